@@ -1,0 +1,65 @@
+"""fedhive: a fast, reproducible federated-learning simulator for PyTorch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fedhive.config import Config, load_config
+from fedhive.errors import UserError
+
+__version__ = "0.1.0"
+
+# Torch-backed names load on first use, so `import fedhive` (and the CLI's help and
+# config errors) stay fast.
+_LAZY = {
+    "Experiment": "fedhive.experiment",
+    "chain": "fedhive.server.chain",
+    "Transform": "fedhive.server.chain",
+    "RoundContext": "fedhive.server.chain",
+    "sum_updates": "fedhive.server.aggregate",
+    "mean": "fedhive.server.aggregate",
+    "weighted_mean": "fedhive.server.aggregate",
+    "adam": "fedhive.server.optim",
+    "sgd": "fedhive.server.optim",
+    "gradient_update": "fedhive.client.update",
+    "local_sgd_update": "fedhive.client.update",
+    "ClientResult": "fedhive.client.update",
+    "Batches": "fedhive.data.batches",
+    "FunctionalModel": "fedhive.models.functional",
+    "build_model": "fedhive.models.registry",
+    "plot_run": "fedhive.plots",
+    "read_metrics": "fedhive.recorder",
+}
+
+if TYPE_CHECKING:
+    from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
+    from fedhive.data.batches import Batches
+    from fedhive.experiment import Experiment
+    from fedhive.models.functional import FunctionalModel
+    from fedhive.models.registry import build_model
+    from fedhive.plots import plot_run
+    from fedhive.recorder import read_metrics
+    from fedhive.server.aggregate import mean, sum_updates, weighted_mean
+    from fedhive.server.chain import RoundContext, Transform, chain
+    from fedhive.server.optim import adam, sgd
+
+
+def run(config: Config | str | None = None, overrides: list[str] | None = None, quiet: bool = True,
+        save: bool = True) -> list[dict[str, Any]]:
+    """Run an experiment from a Config, a YAML path or the reference defaults; returns its history."""
+    from fedhive.experiment import Experiment
+
+    if not isinstance(config, Config):
+        config = load_config(config, overrides)
+    return Experiment(config).run(quiet=quiet, save=save)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fedhive' has no attribute {name!r}")
+
+
+__all__ = ["Config", "UserError", "load_config", "run", "__version__", *_LAZY]

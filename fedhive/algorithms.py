@@ -1,0 +1,31 @@
+"""Named recipes: an algorithm is a client update plus a server chain."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from fedhive.client.update import ClientUpdate, build_client_update
+from fedhive.config import Config
+from fedhive.models.functional import FunctionalModel
+from fedhive.server import aggregate, optim
+from fedhive.server.chain import Transform, chain
+
+
+class Algorithm(NamedTuple):
+    client_update: ClientUpdate
+    server: Transform
+
+
+_AGGREGATES = {"sum": aggregate.sum_updates, "mean": aggregate.mean, "weighted_mean": aggregate.weighted_mean}
+
+
+def server_chain(config: Config) -> Transform:
+    """The configured aggregate followed by the configured server optimizer."""
+    s = config.server
+    opt = optim.adam(s.lr, s.b1, s.b2, s.eps) if s.optimizer == "adam" else optim.sgd(s.lr)
+    return chain((s.aggregate, _AGGREGATES[s.aggregate]()), (s.optimizer, opt))
+
+
+def build_algorithm(config: Config, model: FunctionalModel) -> Algorithm:
+    """FedSGD (the reference: gradient update, sum, Adam) or any configured composition."""
+    return Algorithm(build_client_update(config.client, model), server_chain(config))

@@ -1,0 +1,128 @@
+"""The `fedhive` command: run, validate and plot experiments.
+
+Imports are lazy so that `--help` and config errors answer without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fedhive.errors import UserError
+
+EPILOG = """examples:
+  fedhive run                                   the reference experiment
+  fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
+  fedhive validate configs/reference.yaml       check a config without running it
+  fedhive plot runs/<name>                      redraw a run's plots
+"""
+
+
+def _split_config_and_overrides(args: list[str]) -> tuple[str | None, list[str]]:
+    """The first argument is the config file unless it looks like `key=value`."""
+    if args and "=" not in args[0]:
+        return args[0], args[1:]
+    return None, args
+
+
+def _load(args: argparse.Namespace):
+    from fedhive.config import load_config
+
+    path, overrides = _split_config_and_overrides(args.args)
+    return load_config(path, overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from fedhive.experiment import Experiment
+
+    exp = Experiment(config)
+    exp.run(quiet=args.quiet)
+    if not args.quiet:
+        print_summary(exp)
+    else:
+        print(exp.run_dir)
+    return 0
+
+
+def print_summary(exp) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    last = exp.history[-1]
+    table = Table(title=f"fedhive — {exp.run_dir.name}")
+    for col in ("rounds", "train loss", "test loss", "test accuracy", "wall s"):
+        table.add_column(col, justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    table.add_row(
+        str(last["round"]), fmt(last["train_loss"]), fmt(last["test_loss"]),
+        fmt(last["test_accuracy"]), f"{last['wall_s']:.2f}",
+    )
+    console = Console()
+    console.print(table)
+    console.print(f"run folder: {exp.run_dir}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fedhive.config import dump_config
+
+    config = _load(args)
+    print(dump_config(config), end="")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no metrics.jsonl)")
+    from fedhive.plots import plot_run
+
+    for path in plot_run(run_dir):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedhive",
+        description="fedhive: a fast, reproducible federated-learning simulator.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config_help = "[CONFIG.yaml] [key=value ...]: a config file (default: the reference experiment) and dotted overrides"
+
+    p = sub.add_parser("run", help="run an experiment and write its run folder",
+                       description="Run an experiment. Without a config, runs the reference experiment.")
+    p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a config and print it fully resolved",
+                       description="Validate a config and its overrides without running; print the resolved config.")
+    p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plot", help="redraw the plots of a run folder",
+                       description="Redraw plots/loss.png and plots/accuracy.png from a run's metrics.")
+    p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
+    p.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"fedhive: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""What every engine returns, and the engine registry."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from fedhive.config import EngineConfig
+
+
+class CohortResult(NamedTuple):
+    """A cohort's results in client order: updates `[K, P]`, weights `[K]`, per-client
+    metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
+
+    updates: torch.Tensor
+    weights: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+    states: dict[str, torch.Tensor]
+
+
+def build_engine(config: EngineConfig):
+    """The engine named in the config."""
+    from fedhive.engines.sequential import SequentialEngine
+
+    engines = {"sequential": SequentialEngine}
+    return engines[config.name](config)

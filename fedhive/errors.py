@@ -1,0 +1,5 @@
+"""The one exception type for a user's mistake: the CLI prints its message and exits 2."""
+
+
+class UserError(Exception):
+    """A bad config, override, path or argument; its message is one line naming the culprit."""

@@ -1,0 +1,49 @@
+"""A model seen as a pure function of one flat parameter vector, for torch.func."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from fedhive.models.losses import Loss
+
+
+class FunctionalModel:
+    """Wraps a module so that `apply(flat_params, x)` runs it with parameters taken from a
+    flat `[P]` vector. Flattening happens once; unflattening is views, so `vmap` over a
+    `[K, P]` matrix of parameters works unchanged."""
+
+    def __init__(self, module: nn.Module, loss: Loss):
+        self.module = module
+        self.loss = loss
+        self.names = [n for n, _ in module.named_parameters()]
+        self.shapes = [p.shape for _, p in module.named_parameters()]
+        self.sizes = [p.numel() for _, p in module.named_parameters()]
+        self.num_params = sum(self.sizes)
+
+    def initial_params(self) -> torch.Tensor:
+        """The module's current parameters as one flat vector."""
+        return nn.utils.parameters_to_vector(self.module.parameters()).detach().clone()
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            n: t.view(s) for n, t, s in zip(self.names, torch.split(flat, self.sizes), self.shapes)
+        }
+
+    def apply(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The model's output on x with parameters `flat`."""
+        return functional_call(self.module, self.unflatten(flat), (x,))
+
+    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty steps)."""
+        s, b = mask.shape
+        out = self.apply(flat, x.reshape(s * b, *x.shape[2:]))
+        per = self.loss.per_sample(out, y.reshape(s * b)).reshape(s, b) * mask
+        return per.sum(-1) / mask.sum(-1).clamp_min(1.0)
+
+    @torch.no_grad()
+    def evaluate(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(mean loss, accuracy) on a test set."""
+        out = self.apply(flat, x)
+        return self.loss.per_sample(out, y).mean().item(), self.loss.correct(out, y).mean().item()

@@ -1,0 +1,47 @@
+"""Loss and accuracy curves of a run, as PNG files (matplotlib, Agg, loaded only here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fedhive.recorder import read_metrics
+
+CURVES = {
+    "loss": ("loss", ["train_loss", "test_loss"]),
+    "accuracy": ("test accuracy", ["test_accuracy"]),
+}
+
+
+def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
+    """Draw `loss.png` and `accuracy.png` from metrics rows into out_dir."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (ylabel, columns) in CURVES.items():
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        for col in columns:
+            pts = [(r["round"], r[col]) for r in rows if r.get(col) is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=col.replace("_", " "))
+        ax.set_xlabel("round")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Redraw a run folder's plots from its metrics.jsonl."""
+    run_dir = Path(run_dir)
+    return plot_rows(read_metrics(run_dir), run_dir / "plots", title=run_dir.name)

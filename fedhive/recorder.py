@@ -1,0 +1,60 @@
+"""The run folder: resolved config, per-round metrics rows (jsonl + csv) and the summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fedhive.config import Config, dump_config
+
+
+def new_run_dir(config: Config) -> Path:
+    """`output_dir/name` (or a timestamp); never an existing folder: a suffix is added."""
+    base = Path(config.output_dir) / (config.name or time.strftime("%Y%m%d-%H%M%S"))
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """All rows as CSV; columns are the union of the rows' keys, in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics rows of a run folder."""
+    path = Path(run_dir) / "metrics.jsonl"
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Recorder:
+    """Appends one metrics row per round, flushed, so a killed run loses nothing written."""
+
+    def __init__(self, run_dir: Path, config: Config):
+        self.run_dir = run_dir
+        self.rows: list[dict[str, Any]] = []
+        (run_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self._jsonl.close()
+        write_csv(self.rows, self.run_dir / "metrics.csv")
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

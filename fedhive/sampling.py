@@ -1,0 +1,34 @@
+"""Cohort samplers: which clients take part in round r, from the keyed generator."""
+
+from __future__ import annotations
+
+import torch
+
+from fedhive import rng
+from fedhive.config import CohortConfig
+
+
+def sample_without_replacement(n: int, k: int, g: torch.Generator) -> torch.Tensor:
+    """k distinct ids from range(n). Costs O(k) when k << n, so a universe of millions of
+    clients is never materialised."""
+    if k * 4 > n:
+        return torch.randperm(n, generator=g)[:k]
+    chosen: dict[int, None] = {}
+    while len(chosen) < k:
+        for c in torch.randint(0, n, (2 * (k - len(chosen)),), generator=g).tolist():
+            chosen.setdefault(c, None)
+            if len(chosen) == k:
+                break
+    return torch.tensor(list(chosen), dtype=torch.int64)
+
+
+class UniformCohort:
+    """Each round: K ~ randint(min, max) inclusive, then K distinct clients uniformly."""
+
+    def __init__(self, config: CohortConfig, num_clients: int, seed: int):
+        self.config, self.num_clients, self.seed = config, num_clients, seed
+
+    def __call__(self, round: int) -> torch.Tensor:
+        g = rng.generator(self.seed, round, rng.GLOBAL, "cohort")
+        k = int(torch.randint(self.config.min, self.config.max + 1, (), generator=g))
+        return sample_without_replacement(self.num_clients, k, g)
