@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
+import torch
+
+from fedhive.client.state import ClientState, no_state
 from fedhive.client.update import ClientUpdate, build_client_update
 from fedhive.config import Config
 from fedhive.models.functional import FunctionalModel
@@ -12,8 +15,11 @@ from fedhive.server.chain import Transform, chain
 
 
 class Algorithm(NamedTuple):
+    """A client update, the server chain, and the initial per-client state (if any)."""
+
     client_update: ClientUpdate
     server: Transform
+    client_init: Callable[[torch.Tensor], ClientState] = no_state
 
 
 _AGGREGATES = {"sum": aggregate.sum_updates, "mean": aggregate.mean, "weighted_mean": aggregate.weighted_mean}

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from fedhive.algorithms import build_algorithm
+from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
 from fedhive.data.synthetic import build_dataset
 from fedhive.engines.base import build_engine
@@ -33,6 +34,7 @@ class Experiment:
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
+        self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
@@ -41,7 +43,9 @@ class Experiment:
         """Run one round: sample, train the cohort, step the server, evaluate."""
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
-        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids)
+        states = self.client_states.gather(ids)
+        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
+        self.client_states.scatter(ids, out.states)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
         step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
         self.params = self.params + step

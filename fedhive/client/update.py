@@ -14,11 +14,10 @@ from typing import Callable, NamedTuple
 import torch
 from torch.func import grad
 
+from fedhive.client.state import ClientState
 from fedhive.config import ClientConfig
 from fedhive.data.batches import Batches
 from fedhive.models.functional import FunctionalModel
-
-ClientState = dict[str, torch.Tensor]
 
 
 class ClientResult(NamedTuple):

@@ -27,14 +27,17 @@ class SequentialEngine:
         dataset,
         round: int,
         client_ids: Sequence[int],
+        states: dict[str, torch.Tensor] | None = None,
     ) -> CohortResult:
+        """Run `update` for each client in order; `states` are the cohort's stacked states."""
         results = []
-        for cid in client_ids:
+        for i, cid in enumerate(client_ids):
             data = dataset.cohort_batches(round, [cid]).to(params.device)
             data = type(data)(*(t[0] for t in data))
+            state = {k: v[i] for k, v in (states or {}).items()}
             key = torch.tensor(int(cid))
             try:
-                results.append(update(params, data, {}, key))
+                results.append(update(params, data, state, key))
             except Exception as e:
                 raise ClientError(f"round {round}, client {cid}: client update failed: {e}") from e
         return stack_results(results, params)

@@ -1,0 +1,43 @@
+"""Per-client state kept between rounds (SCAFFOLD control variates, error-feedback
+residuals), stored sparsely: only clients that have taken part hold memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+ClientState = dict[str, torch.Tensor]
+
+
+def no_state(params: torch.Tensor) -> ClientState:
+    """The initial state of a stateless client update."""
+    return {}
+
+
+class ClientStateStore:
+    """Maps client id -> state; a client never seen has `init_state(params)`."""
+
+    def __init__(self, init_state: Callable[[torch.Tensor], ClientState], params: torch.Tensor):
+        self._initial = init_state(params)
+        self.states: dict[int, ClientState] = {}
+
+    def gather(self, client_ids: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The cohort's states stacked: `{name: [K, ...]}` in client order."""
+        if not self._initial:
+            return {}
+        rows = [self.states.get(int(c), self._initial) for c in client_ids]
+        return {k: torch.stack([r[k] for r in rows]) for k in self._initial}
+
+    def scatter(self, client_ids: Sequence[int], stacked: dict[str, torch.Tensor]) -> None:
+        """Store the cohort's new states (the inverse of gather)."""
+        if not stacked:
+            return
+        for i, c in enumerate(client_ids):
+            self.states[int(c)] = {k: v[i].clone() for k, v in stacked.items()}
+
+    def state_dict(self) -> dict[int, ClientState]:
+        return self.states
+
+    def load_state_dict(self, states: dict[int, ClientState]) -> None:
+        self.states = {int(c): dict(s) for c, s in states.items()}
