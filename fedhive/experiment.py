@@ -18,6 +18,7 @@ from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import UniformCohort
 from fedhive.server.chain import RoundContext
+from fedhive.system import build_system
 
 
 class Experiment:
@@ -35,6 +36,8 @@ class Experiment:
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
+        payload = self.params.numel() * self.params.element_size()
+        self.system = build_system(config, self.dataset.num_clients, payload)
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
@@ -42,13 +45,15 @@ class Experiment:
     def step(self) -> dict[str, Any]:
         """Run one round: sample, train the cohort, step the server, evaluate."""
         r, t0 = self.round, time.perf_counter()
-        ids = self.sampler(r).tolist()
+        plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
+        ids = plan.clients
         states = self.client_states.gather(ids)
-        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
+        out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states)
         self.client_states.scatter(ids, out.states)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
-        step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
-        self.params = self.params + step
+        if plan.step:
+            step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
+            self.params = self.params + step
         self.round += 1
         samples = out.weights.sum()
         row: dict[str, Any] = {
@@ -57,6 +62,7 @@ class Experiment:
             "clients": len(ids),
             "samples": int(samples),
             **ctx.metrics,
+            **plan.metrics,
         }
         row.update(self.evaluate(r) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
         row["round_s"] = time.perf_counter() - t0

@@ -38,7 +38,29 @@ def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "") -> lis
         fig.savefig(path)
         plt.close(fig)
         paths.append(path)
+    if any(r.get("sim_time") is not None for r in rows):
+        paths.append(plot_time_to_accuracy(rows, out_dir / "time_to_accuracy.png", title))
     return paths
+
+
+def plot_time_to_accuracy(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Test accuracy against simulated time (the `sim_time` column)."""
+    import matplotlib.pyplot as plt
+
+    pts = [(r["sim_time"], r["test_accuracy"]) for r in rows
+           if r.get("sim_time") is not None and r.get("test_accuracy") is not None]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if pts:
+        ax.plot(*zip(*pts), label="test accuracy")
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:

@@ -1,0 +1,158 @@
+"""Synchronous rounds under heterogeneity: who is available, who drops, who misses the
+deadline, and how much work each counted client does — decided before any training, so
+clients whose work does not count cost no compute."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+
+from fedhive import rng
+from fedhive.config import Config, SystemConfig
+from fedhive.sampling import sample_without_replacement
+from fedhive.system.budget import BudgetedData, step_samples
+from fedhive.system.devices import Devices
+
+OUTCOMES = ("selected", "unavailable", "dropped_out", "deadline_dropped", "partial", "completed", "unused")
+
+
+class RoundPlan(NamedTuple):
+    """The clients to train (cohort order), the data view that enforces their step
+    budgets, whether the server steps, and the round's clock and outcome metrics."""
+
+    clients: list[int]
+    data: Any
+    step: bool
+    metrics: dict[str, float]
+
+
+class Homogeneous:
+    """No system model: every sampled client trains fully; no clock columns."""
+
+    def plan(self, round: int, cohort: list[int], dataset) -> RoundPlan:
+        return RoundPlan(cohort, dataset, True, {})
+
+    def state_dict(self) -> dict[str, float]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        pass
+
+
+def local_passes(config: Config) -> int:
+    """How many times the client update goes over its data (its local epochs)."""
+    return getattr(config.client, "epochs", 1) if config.client.name != "gradient" else 1
+
+
+def prefix_within(per_step: torch.Tensor, limit: float) -> int:
+    """The most leading steps whose samples sum to at most `limit` (float tolerance)."""
+    cum = per_step.double().cumsum(0)
+    return int((cum <= limit * (1 + 1e-12)).sum())
+
+
+class SyncSystem:
+    """Plans each synchronous round on the simulated clock (`sim_time` seconds so far)."""
+
+    def __init__(self, config: Config, num_clients: int, payload_bytes: float):
+        self.config, self.round_cfg = config, config.round
+        self.system: SystemConfig = config.system or SystemConfig()
+        self.devices = Devices(self.system, num_clients, config.seed)
+        self.num_clients, self.payload = num_clients, payload_bytes
+        self.passes = local_passes(config)
+        self.sim_time = 0.0
+
+    def overcommit(self, round: int, cohort: list[int]) -> list[int]:
+        """The cohort plus ceil(overcommit·K) − K further distinct clients."""
+        extra = min(math.ceil(self.round_cfg.overcommit * len(cohort) - 1e-9), self.num_clients) - len(cohort)
+        if extra <= 0:
+            return list(cohort)
+        g = rng.generator(self.config.seed, round, rng.GLOBAL, "system-overcommit")
+        # K + extra distinct draws hold at least `extra` clients outside the cohort.
+        draws = sample_without_replacement(self.num_clients, len(cohort) + extra, g).tolist()
+        taken = set(cohort)
+        return list(cohort) + [c for c in draws if c not in taken][:extra]
+
+    def stragglers(self, round: int, selected: list[int]) -> dict[int, float]:
+        """FedProx-paper stragglers: client -> fraction e/E of its work, e ~ randint(min_epochs, E)."""
+        st, epochs = self.system.stragglers, self.passes
+        n = round_half_up(st.fraction * len(selected))
+        if n == 0:
+            return {}
+        g = rng.generator(self.config.seed, round, rng.GLOBAL, "system-stragglers")
+        chosen = [selected[i] for i in torch.randperm(len(selected), generator=g)[:n].tolist()]
+        out = {}
+        for c in chosen:
+            gc = rng.generator(self.config.seed, round, c, "system-straggler-epochs")
+            e = int(torch.randint(min(st.min_epochs, epochs), epochs + 1, (), generator=gc))
+            out[c] = e / epochs
+        return out
+
+    def plan(self, round: int, cohort: list[int], dataset) -> RoundPlan:
+        t0, rc, dev = self.sim_time, self.round_cfg, self.devices
+        selected = self.overcommit(round, cohort)
+        count = dict.fromkeys(OUTCOMES, 0)
+        count["selected"] = len(selected)
+        available = [c for c in selected if dev.available(c, round, t0)]
+        count["unavailable"] = len(selected) - len(available)
+        active = [c for c in available if not dev.drops_out(c, round)]
+        per_step, cached = step_samples(dataset, round, active)
+        work = {c: s for c, s in zip(active, per_step)}
+        times = {c: dev.task_time(c, round, self.passes * float(work[c].sum()), self.payload, self.payload)
+                 for c in active}
+        active = [c for c in active if t0 + times[c].total <= dev.online_until(c, t0)]
+        count["dropped_out"] = len(available) - len(active)
+        kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
+        count["unused"] = len(active) - len(kept)
+        budgets, arrivals = self._apply_limits(round, kept, work, times, count)
+        train = [c for c in selected if c in arrivals]
+        missed = count["deadline_dropped"] + count["partial"] > 0
+        round_time = rc.deadline if missed and rc.deadline else max(arrivals.values(), default=0.0)
+        self.sim_time = t0 + round_time
+        step = len(train) >= rc.min_completion
+        metrics = {"sim_time": self.sim_time, "round_time": round_time, **count, "skipped_step": int(not step)}
+        data = BudgetedData(dataset, budgets, (round, active, cached) if cached is not None else None)
+        return RoundPlan(train if step else [], data, step, metrics)
+
+    def _apply_limits(self, round, kept, work, times, count):
+        """Deadline and FedProx stragglers: full, partial (a step budget) or dropped."""
+        rc = self.round_cfg
+        fractions = self.stragglers(round, kept)
+        budgets: dict[int, int] = {}
+        arrivals: dict[int, float] = {}
+        for c in kept:
+            t, total = times[c], float(work[c].sum())
+            share = fractions.get(c, 1.0)
+            comm = t.download + t.upload
+            if rc.deadline is not None and comm + t.compute * share > rc.deadline:
+                share = min(share, (rc.deadline - comm) / t.compute if t.compute > 0 else 0.0)
+            if share >= 1.0:
+                arrivals[c] = times[c].total
+                count["completed"] += 1
+                continue
+            n = prefix_within(work[c], share * total) if rc.straggler_policy == "partial" else 0
+            if n == 0:
+                count["deadline_dropped"] += 1
+                continue
+            budgets[c] = n
+            arrivals[c] = comm + t.compute * float(work[c][:n].sum()) / total
+            count["partial"] += 1
+        return budgets, arrivals
+
+    def state_dict(self) -> dict[str, float]:
+        return {"sim_time": self.sim_time}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.sim_time = float(state["sim_time"])
+
+
+def round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def build_system(config: Config, num_clients: int, payload_bytes: float):
+    """The sync system model when the config asks for one, else Homogeneous."""
+    if config.system is None and config.round == type(config.round)():
+        return Homogeneous()
+    return SyncSystem(config, num_clients, payload_bytes)
