@@ -105,7 +105,8 @@ class SyncSystem:
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
         count["unused"] = len(active) - len(kept)
-        budgets, arrivals = self._apply_limits(round, kept, work, times, count)
+        fractions = self.stragglers(round, selected)
+        budgets, arrivals = self._apply_limits(kept, fractions, work, times, count)
         train = [c for c in selected if c in arrivals]
         missed = count["deadline_dropped"] + count["partial"] > 0
         round_time = rc.deadline if missed and rc.deadline else max(arrivals.values(), default=0.0)
@@ -115,10 +116,9 @@ class SyncSystem:
         data = BudgetedData(dataset, budgets, (round, active, cached) if cached is not None else None)
         return RoundPlan(train if step else [], data, step, metrics)
 
-    def _apply_limits(self, round, kept, work, times, count):
+    def _apply_limits(self, kept, fractions, work, times, count):
         """Deadline and FedProx stragglers: full, partial (a step budget) or dropped."""
         rc = self.round_cfg
-        fractions = self.stragglers(round, kept)
         budgets: dict[int, int] = {}
         arrivals: dict[int, float] = {}
         for c in kept:

@@ -1,0 +1,127 @@
+"""Synchronous rounds under heterogeneity: equal speeds change nothing; over-commit,
+deadlines, partial work and stragglers match hand computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fedhive.config import load_config
+from fedhive.experiment import Experiment
+from fedhive.system.budget import step_samples
+
+SMALL = ["data.clients=50", "data.batch_size=10", "data.batches.min=4", "data.batches.max=4",
+         "cohort.min=10", "cohort.max=10", "data.test_size=100"]
+LOCAL = ["client.name=local_sgd", "client.lr=0.5", "server.aggregate=weighted_mean", "server.optimizer=sgd"]
+
+
+def _speed_trace(tmp_path, speeds, bandwidth=1e12):
+    path = tmp_path / "devices.csv"
+    rows = [f"{c},{s},{bandwidth},{bandwidth}" for c, s in enumerate(speeds)]
+    path.write_text("client,seconds_per_sample,upload,download\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_equal_speeds_no_deadline_equals_plain_run():
+    base = ["rounds=4", "data.batch_size=100", "data.test_size=200"]
+    plain = Experiment(load_config(None, base))
+    plain.run(save=False)
+    hetero = Experiment(load_config(None, base + ["system.speed.dist=constant", "system.jitter=0"]))
+    hetero.run(save=False)
+    assert torch.equal(plain.params, hetero.params)
+    for a, b in zip(plain.history, hetero.history):
+        assert a["test_loss"] == b["test_loss"] and a["train_loss"] == b["train_loss"]
+        assert b["completed"] == b["selected"] == a["clients"] and b["partial"] == 0
+    assert hetero.history[-1]["sim_time"] == pytest.approx(sum(r["round_time"] for r in hetero.history))
+
+
+def test_overcommit_selects_ceil_and_round_time_is_kth_smallest():
+    cfg = load_config(None, SMALL + ["round.overcommit=1.3", "system.speed.dist=lognormal", "system.speed.sigma=1.0"])
+    exp = Experiment(cfg)
+    cohort = exp.sampler(0).tolist()
+    selected = exp.system.overcommit(0, cohort)
+    assert len(cohort) == 10 and len(selected) == 13 and len(set(selected)) == 13
+    per_step, _ = step_samples(exp.dataset, 0, selected)
+    payload = exp.params.numel() * 4
+    times = sorted(exp.system.devices.task_time(c, 0, float(s.sum()), payload, payload).total
+                   for c, s in zip(selected, per_step))
+    row = exp.step()
+    assert row["selected"] == 13 and row["completed"] == 10 and row["unused"] == 3
+    assert row["round_time"] == pytest.approx(times[9], rel=1e-12)
+    assert row["clients"] == 10
+
+
+SPEEDS = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.2]  # 40 samples each
+
+
+@pytest.mark.parametrize("policy", ["drop", "partial"])
+def test_deadline_counts_and_partial_weights_match_hand_computation(tmp_path, policy):
+    cfg = load_config(None, SMALL + LOCAL + ["data.clients=10", f"system.trace={_speed_trace(tmp_path, SPEEDS)}",
+                                             "round.deadline=1.1", f"round.straggler_policy={policy}"])
+    exp = Experiment(cfg)
+    plan = exp.system.plan(0, list(range(10)), exp.dataset)
+    # compute = 40 samples x speed; share of work that fits = 1.1 / compute; steps of 10 samples.
+    # c0, c1 finish (0.4 s, 0.8 s); c2..c8 fit 3, 2, 2, 1, 1, 1, 1 steps; c9 (8 s) fits 0.
+    if policy == "drop":
+        assert (plan.metrics["completed"], plan.metrics["partial"], plan.metrics["deadline_dropped"]) == (2, 0, 8)
+        assert plan.clients == [0, 1]
+    else:
+        assert (plan.metrics["completed"], plan.metrics["partial"], plan.metrics["deadline_dropped"]) == (2, 7, 1)
+        assert plan.clients == list(range(9))
+        out = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, plan.clients, {})
+        assert out.weights.tolist() == [40, 40, 30, 20, 20, 10, 10, 10, 10]
+    assert plan.metrics["round_time"] == pytest.approx(1.1)
+
+
+def test_partial_update_equals_update_on_first_steps(tmp_path):
+    cfg = load_config(None, SMALL + LOCAL + ["data.clients=10", f"system.trace={_speed_trace(tmp_path, SPEEDS)}",
+                                             "round.deadline=1.1", "round.straggler_policy=partial"])
+    exp = Experiment(cfg)
+    plan = exp.system.plan(0, list(range(10)), exp.dataset)
+    full = exp.dataset.cohort_batches(0, [3])
+    first_two = type(full)(*(t[0, :2] for t in full))
+    expect = exp.algorithm.client_update(exp.params, first_two, {}, torch.tensor(3))
+    got = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, [3], {})
+    assert torch.allclose(got.updates[0], expect.update, rtol=0, atol=1e-7)
+    assert float(got.weights[0]) == 20.0
+
+
+def test_min_completion_skips_the_server_step(tmp_path):
+    cfg = load_config(None, SMALL + LOCAL + ["data.clients=10", f"system.trace={_speed_trace(tmp_path, SPEEDS)}",
+                                             "round.deadline=1.1", "round.min_completion=3", "rounds=1"])
+    exp = Experiment(cfg)
+    before = exp.params.clone()
+    row = exp.step()
+    assert row["skipped_step"] == 1 and row["clients"] == 0
+    assert torch.equal(exp.params, before)
+
+
+def test_fedprox_stragglers_same_clients_for_drop_and_partial():
+    common = SMALL + LOCAL + ["client.epochs=4", "system.stragglers.fraction=0.5", "system.stragglers.min_epochs=1"]
+    plans = {}
+    for policy in ("drop", "partial"):
+        exp = Experiment(load_config(None, common + [f"round.straggler_policy={policy}"]))
+        cohort = exp.sampler(0).tolist()
+        fractions = exp.system.stragglers(0, cohort)
+        plans[policy] = (fractions, exp.system.plan(0, cohort, exp.dataset))
+    fractions = plans["drop"][0]
+    assert fractions == plans["partial"][0] and len(fractions) == 5
+    short = {c: f for c, f in fractions.items() if f < 1}
+    assert plans["drop"][1].metrics["deadline_dropped"] == len(short)
+    partial = plans["partial"][1]
+    assert partial.metrics["partial"] == len(short)
+    # 4 steps of 10 samples: e/E of the work is the first 4·e/E steps
+    assert partial.data.budgets == {c: round(4 * f) for c, f in short.items()}
+
+
+def test_dropout_and_availability_are_counted():
+    exp = Experiment(load_config(None, SMALL + ["system.dropout=0.5", "system.availability.kind=bernoulli",
+                                                "system.availability.p=0.7"]))
+    cohort = exp.sampler(0).tolist()
+    dev = exp.system.devices
+    avail = [c for c in cohort if dev.available(c, 0, 0.0)]
+    kept = [c for c in avail if not dev.drops_out(c, 0)]
+    row = exp.step()
+    assert row["unavailable"] == 10 - len(avail) and row["dropped_out"] == len(avail) - len(kept)
+    assert row["clients"] == len(kept) == row["completed"]
+    assert 0 < len(kept) < 10
