@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from fedhive.config import Distribution, SystemConfig, load_config
 from fedhive.errors import UserError
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import draw
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("dist", ["lognormal", "normal", "pareto", "uniform", "exponential", "halfnormal"])
@@ -108,15 +101,10 @@ def test_bad_system_config_names_the_field(override, field):
         load_config(None, [override])
 
 
-def _cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "fedhive", *args], capture_output=True, text=True, env=env, cwd=ROOT)
-
-
-def test_cli_exits_2_on_bad_system_config(tmp_path):
-    p = _cli("validate", "system.speed.value=-1")
+def test_cli_exits_2_on_bad_system_config(tmp_path, cli):
+    p = cli("validate", "system.speed.value=-1")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "system.speed.value" in p.stderr
     trace = tmp_path / "t.csv"
     trace.write_text("client,seconds_per_sample,upload,download\n0,0.1,10,20\n")
-    p = _cli("run", "-q", f"system.trace={trace}", "rounds=1", f"output_dir={tmp_path}")
+    p = cli("run", "-q", f"system.trace={trace}", "rounds=1", f"output_dir={tmp_path}")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "system.trace: missing clients" in p.stderr
