@@ -180,10 +180,12 @@ class AsyncConfig(Section):
     staleness: Literal["constant", "polynomial", "hinge"] = "constant"
     a: float = Field(0.5, ge=0, description="polynomial exponent / hinge slope")
     b: float = Field(10.0, ge=0, description="hinge: staleness tolerated before decay")
-    example_weight: Literal["equal", "linear", "sqrt"] = "equal"
+    example_weight: Literal["equal", "linear", "sqrt"] = Field(
+        "linear", description="the aggregate's client weight: 1, samples or sqrt(samples)")
     max_staleness: int | None = Field(None, ge=0, description="older updates are dropped")
     mixing_rate: float = Field(1.0, gt=0, le=1, description="FedAsync alpha: scales every step")
-    updates: int | None = Field(None, ge=1, description="stop after this many client updates")
+    stacked: bool = Field(True, description="train clients of several model versions in one vmap")
+    chunk_size: int = Field(512, ge=1, description="clients per stacked vmap call")
 
 
 class Config(Section):
@@ -205,6 +207,13 @@ class Config(Section):
     system: SystemConfig | None = Field(None, description="device/network model; none = homogeneous")
     round: RoundConfig = Field(default_factory=RoundConfig)
     asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
+
+    @model_validator(mode="after")
+    def _concurrency_fits(self) -> "Config":
+        if self.mode == "async" and self.asynchronous.concurrency > self.data.clients:
+            raise ValueError(f"asynchronous.concurrency ({self.asynchronous.concurrency}) is larger "
+                             f"than data.clients ({self.data.clients})")
+        return self
 
     @model_validator(mode="after")
     def _cohort_fits(self) -> "Config":

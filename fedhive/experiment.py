@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from fedhive.algorithms import build_algorithm
+from fedhive.asynchronous import AsyncRunner
 from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
 from fedhive.data.synthetic import build_dataset
@@ -39,12 +40,21 @@ class Experiment:
         payload = self.params.numel() * self.params.element_size()
         self.system = build_system(config, self.dataset.num_clients, payload)
         self.round = 0
+        self.asynchronous = AsyncRunner(self) if config.mode == "async" else None
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
 
     def step(self) -> dict[str, Any]:
-        """Run one round: sample, train the cohort, step the server, evaluate."""
-        r, t0 = self.round, time.perf_counter()
+        """Run one round (async: one server step), evaluate, and return its metrics row."""
+        t0 = time.perf_counter()
+        row = self.asynchronous.step() if self.asynchronous is not None else self.sync_round()
+        row.update(self.evaluate(self.round - 1) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
+        row["round_s"] = time.perf_counter() - t0
+        return row
+
+    def sync_round(self) -> dict[str, Any]:
+        """Sample, plan under the system model, train the cohort, step the server."""
+        r = self.round
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
@@ -64,8 +74,6 @@ class Experiment:
             **ctx.metrics,
             **plan.metrics,
         }
-        row.update(self.evaluate(r) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
-        row["round_s"] = time.perf_counter() - t0
         return row
 
     def evaluate(self, round: int) -> dict[str, float]:

@@ -69,10 +69,10 @@ def step_samples(dataset, round: int, client_ids: Sequence[int]) -> tuple[list[t
         chunks.append(b if total <= CACHE_ELEMENTS else None)
     if not chunks or any(c is None for c in chunks):
         return out, None
-    return out, _concat(chunks)
+    return out, concat_batches(chunks)
 
 
-def _concat(chunks: list[Batches]) -> Batches:
+def concat_batches(chunks: list[Batches]) -> Batches:
     """Chunks of one cohort padded to a common step count and stacked."""
     steps = max(c.mask.shape[1] for c in chunks)
 

@@ -1,0 +1,194 @@
+"""Asynchronous training on the simulated clock: FedBuff, and FedAsync as buffer size 1.
+
+Clients start from the model version current when they start and arrive after their
+task time; the server steps after every `buffer_size` arrivals, scaling each update by
+its staleness weight and sending the buffer through the same server chain as a sync
+round. Training is lazy: a started client is trained only when the first still
+untrained client must arrive, together with every other started one, in one stacked
+vmap across model versions. A client's update depends only on its start version, its
+data and its key, so when it is computed does not change it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from fedhive import rng
+from fedhive.asynchronous.events import ARRIVE, LOST, START, EventQueue
+from fedhive.asynchronous.staleness import example_weight, staleness_weight
+from fedhive.asynchronous.tasks import CandidateStream, Task, train_tasks
+from fedhive.config import SystemConfig
+from fedhive.server.chain import RoundContext
+from fedhive.system.devices import Devices
+from fedhive.system.rounds import local_passes
+
+COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
+
+
+class AsyncRunner:
+    """Drives an Experiment in `mode: async`; `step()` runs events up to the next server
+    step and returns its metrics row. `state_dict()` holds everything a resume needs."""
+
+    def __init__(self, exp):
+        self.exp, self.cfg = exp, exp.config.asynchronous
+        self.devices = Devices(exp.config.system or SystemConfig(), exp.dataset.num_clients, exp.config.seed)
+        self.passes = local_passes(exp.config)
+        self.payload = exp.params.numel() * exp.params.element_size()
+        self.stream = CandidateStream(exp.sampler, exp.dataset)
+        self.queue = EventQueue()
+        self.sim_time, self.version, self.next_task, self.starts = 0.0, 0, 0, 0
+        self.tasks: dict[int, Task] = {}
+        self.busy: set[int] = set()
+        self.untrained: list[int] = []
+        self.results: dict[int, dict[str, torch.Tensor]] = {}
+        self.buffer: list[tuple[int, int, dict[str, torch.Tensor]]] = []  # (task, staleness, result)
+        self.ring = {0: exp.params}
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        if self.cfg.arrival_rate is None:
+            for _ in range(self.cfg.concurrency):
+                self.queue.push(0.0, START, -1, -1)
+        else:
+            self.queue.push(0.0, START, -1, -1)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def step(self) -> dict[str, Any]:
+        """Process events until the buffer is full, then step the server."""
+        while len(self.buffer) < self.cfg.buffer_size:
+            if not len(self.queue):
+                raise RuntimeError("asynchronous run: no client can start (all unavailable?)")
+            ev = self.queue.pop()
+            self.sim_time = ev.time
+            {START: self._start, ARRIVE: self._arrive, LOST: self._lost}[ev.kind](ev)
+        return self._server_step()
+
+    def _start(self, ev) -> None:
+        t = ev.time
+        if self.cfg.arrival_rate is not None:  # open loop: the next Poisson start
+            g = rng.generator(self.exp.config.seed, self.starts, rng.GLOBAL, "async-arrival")
+            gap = -math.log1p(-float(torch.rand((), generator=g, dtype=torch.float64))) / self.cfg.arrival_rate
+            self.queue.push(t + gap, START, -1, -1)
+        self.starts += 1
+        for _ in range(100 * self.exp.dataset.num_clients):
+            client, draw, samples = self.stream.next()
+            if client in self.busy:
+                continue
+            if self.devices.available(client, draw, t):
+                break
+            self.counts["unavailable"] += 1
+        else:
+            raise RuntimeError("asynchronous run: no available client to start")
+        task_id, self.next_task = self.next_task, self.next_task + 1
+        self.tasks[task_id] = Task(client, draw, self.version, t)
+        self.busy.add(client)
+        end = t + self.devices.task_time(client, draw, self.passes * samples, self.payload, self.payload).total
+        offline = self.devices.online_until(client, t)
+        if self.devices.drops_out(client, draw) or offline < end:
+            self.queue.push(min(end, offline), LOST, client, task_id)
+            return
+        self.untrained.append(task_id)
+        self.queue.push(end, ARRIVE, client, task_id)
+
+    def _finish(self, ev) -> None:
+        self.busy.discard(self.tasks.pop(ev.task).client)
+        if self.cfg.arrival_rate is None:  # closed loop: a new client takes the free slot
+            self.queue.push(ev.time, START, -1, -1)
+
+    def _lost(self, ev) -> None:
+        self.counts["lost"] += 1
+        self._finish(ev)
+
+    def _arrive(self, ev) -> None:
+        if ev.task not in self.results:
+            self.train_pending()
+        result = self.results.pop(ev.task)
+        staleness = self.version - self.tasks[ev.task].version
+        self.counts["updates"] += 1
+        if self.cfg.max_staleness is not None and staleness > self.cfg.max_staleness:
+            self.counts["stale_dropped"] += 1
+        else:
+            self.buffer.append((ev.task, staleness, result))
+        self._finish(ev)
+
+    def train_pending(self) -> None:
+        """Train every started, untrained client now, all versions in one batch."""
+        if not self.untrained:
+            return
+        ids = self.untrained
+        out = train_tasks(self.exp, [self.tasks[i] for i in ids], self.ring, self.cfg.stacked, self.cfg.chunk_size)
+        for row, i in enumerate(ids):
+            self.results[i] = {"update": out.updates[row], "weight": out.weights[row], "loss": out.metrics["loss"][row]}
+        self.untrained = []
+        self._prune_ring()
+
+    def _prune_ring(self) -> None:
+        """Keep only the current version and those untrained clients start from."""
+        keep = {self.version} | {self.tasks[i].version for i in self.untrained}
+        self.ring = {v: p for v, p in self.ring.items() if v in keep}
+
+    # -- the server -----------------------------------------------------------------------
+
+    def _server_step(self) -> dict[str, Any]:
+        exp = self.exp
+        buf = sorted(self.buffer)  # by task id (start order): sums do not depend on arrival ties
+        self.buffer = []
+        stale = torch.tensor([s for _, s, _ in buf])
+        samples = torch.stack([r["weight"] for _, _, r in buf])
+        scale = staleness_weight(self.cfg, stale).to(exp.params.dtype)
+        updates = torch.stack([r["update"] for _, _, r in buf]) * scale.unsqueeze(1)
+        weights = example_weight(self.cfg, samples)
+        ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed)
+        step, exp.server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
+        exp.params = exp.params + (self.cfg.mixing_rate * step if self.cfg.mixing_rate != 1 else step)
+        self.version += 1
+        exp.round = self.version
+        self.ring[self.version] = exp.params
+        self._prune_ring()
+        losses = torch.stack([r["loss"] for _, _, r in buf])
+        row: dict[str, Any] = {
+            "round": self.version,
+            "train_loss": float((losses * samples).sum() / samples.sum()),
+            "clients": len(buf),
+            "samples": int(samples.sum()),
+            **ctx.metrics,
+            "sim_time": self.sim_time,
+            "staleness_mean": float(stale.double().mean()),
+            "staleness_max": int(stale.max()),
+            "concurrency": len(self.tasks),
+            **self.counts,
+            "versions_held": len(self.ring),
+        }
+        self.counts.update({k: 0 for k in COUNTERS if k != "updates"})
+        return row
+
+    # -- checkpoint -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Event queue, tasks in flight, their computed updates, buffer and version ring.
+        Pending clients are trained first, so a run that checkpoints and its resume
+        batch their training identically."""
+        self.train_pending()
+        return {
+            "sim_time": self.sim_time, "version": self.version, "next_task": self.next_task,
+            "starts": self.starts, "queue": self.queue.state_dict(),
+            "tasks": {i: tuple(t) for i, t in self.tasks.items()}, "results": dict(self.results),
+            "buffer": list(self.buffer), "ring": dict(self.ring), "counts": dict(self.counts),
+            "stream": self.stream.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sim_time, self.version = state["sim_time"], state["version"]
+        self.next_task, self.starts = state["next_task"], state["starts"]
+        self.queue.load_state_dict(state["queue"])
+        self.tasks = {int(i): Task(*t) for i, t in state["tasks"].items()}
+        self.busy = {t.client for t in self.tasks.values()}
+        self.results = dict(state["results"])
+        self.buffer = list(state["buffer"])
+        self.ring = dict(state["ring"])
+        self.counts = dict(state["counts"])
+        self.untrained = []
+        self.stream.load_state_dict(state["stream"])
+        self.exp.round = self.version

@@ -1,0 +1,100 @@
+"""Where asynchronous clients come from, and training the ones that have started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+
+from fedhive.data.batches import Batches
+from fedhive.engines.base import CohortResult
+from fedhive.engines.stacked import run_stacked
+from fedhive.system.budget import concat_batches, step_samples
+
+
+class Task(NamedTuple):
+    """One client's asynchronous task: it trains on draw `draw`'s data from `version`."""
+
+    client: int
+    draw: int
+    version: int
+    start: float
+
+
+class CandidateStream:
+    """Clients in the order the cohort sampler draws them: draw 0's cohort, then draw 1's,
+    ... A task's data is keyed by its draw, as a sync round's data is keyed by the round,
+    so with equal speeds and concurrency = buffer = K the tasks are exactly sync's cohorts."""
+
+    def __init__(self, sampler: Callable[[int], torch.Tensor], dataset):
+        self.sampler, self.dataset = sampler, dataset
+        self.draw, self.pos = -1, 0
+        self.clients: list[int] = []
+        self.samples: list[float] = []
+
+    def next(self) -> tuple[int, int, float]:
+        """(client, draw, samples) of the next candidate."""
+        while self.pos >= len(self.clients):
+            self._load(self.draw + 1)
+            self.pos = 0
+        i = self.pos
+        self.pos += 1
+        return self.clients[i], self.draw, self.samples[i]
+
+    def _load(self, draw: int) -> None:
+        self.draw = draw
+        self.clients = self.sampler(draw).tolist()
+        per_step, _ = step_samples(self.dataset, draw, self.clients)
+        self.samples = [float(s.sum()) for s in per_step]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"draw": self.draw, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state["draw"] >= 0:
+            self._load(state["draw"])
+        self.pos = state["pos"]
+
+
+def train_tasks(exp, tasks: list[Task], ring: dict[int, torch.Tensor], stacked: bool, chunk: int) -> CohortResult:
+    """Run the client update for `tasks` (any mix of versions and draws); rows in task order.
+    `stacked` runs them all in one chunked vmap; otherwise the experiment's engine runs
+    each (version, draw) group, as a sync round would."""
+    ids = [t.client for t in tasks]
+    states = exp.client_states.gather(ids)
+    update = exp.algorithm.client_update
+    if stacked:
+        draws = sorted({t.draw for t in tasks})
+        groups = {d: [i for i, t in enumerate(tasks) if t.draw == d] for d in draws}
+        data = concat_batches([exp.dataset.cohort_batches(d, [ids[i] for i in groups[d]]) for d in draws])
+        order = torch.tensor([i for d in draws for i in groups[d]], dtype=torch.long)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order))
+        data = Batches(*(t.index_select(0, inverse) for t in data))
+        params = torch.stack([ring[t.version] for t in tasks])
+        out = run_stacked(update, params, data, states, torch.tensor(ids), chunk)
+    else:
+        out = _train_grouped(exp, tasks, ring, states)
+    exp.client_states.scatter(ids, out.states)
+    return out
+
+
+def _train_grouped(exp, tasks, ring, states) -> CohortResult:
+    keys = sorted({(t.version, t.draw) for t in tasks})
+    rows = {k: [i for i, t in enumerate(tasks) if (t.version, t.draw) == k] for k in keys}
+    parts = []
+    for v, d in keys:
+        idx = torch.tensor(rows[(v, d)])
+        sub = {k: s.index_select(0, idx) for k, s in states.items()}
+        parts.append(exp.engine.run(exp.algorithm.client_update, ring[v], exp.dataset, d,
+                                    [tasks[i].client for i in rows[(v, d)]], sub))
+    order = torch.tensor([i for k in keys for i in rows[k]], dtype=torch.long)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    cat = lambda xs: torch.cat(xs).index_select(0, inverse)  # noqa: E731
+    return CohortResult(
+        cat([p.updates for p in parts]), cat([p.weights for p in parts]),
+        {k: cat([p.metrics[k] for p in parts]) for k in parts[0].metrics},
+        {k: cat([p.states[k] for p in parts]) for k in parts[0].states},
+    )

@@ -1,0 +1,37 @@
+"""Clients that start from different model versions, trained in one `vmap` over stacked
+start parameters (asynchronous runs), chunked to bound memory."""
+
+from __future__ import annotations
+
+import torch
+from torch.func import vmap
+
+from fedhive.client.update import ClientUpdate
+from fedhive.data.batches import Batches
+from fedhive.engines.base import CohortResult
+
+
+def _trim(b: Batches) -> Batches:
+    steps = int((b.mask.amax(dim=-1) > 0).sum(-1).max().item()) if b.mask.numel() else 0
+    return Batches(b.x[:, :steps], b.y[:, :steps], b.mask[:, :steps])
+
+
+def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, states: dict[str, torch.Tensor],
+                keys: torch.Tensor, chunk_size: int) -> CohortResult:
+    """Client k trains from `params[k]` on `batches[k]`; results in row order. Each chunk is
+    padded only to its own longest client."""
+    fn = vmap(update)
+    parts = []
+    for lo in range(0, params.shape[0], chunk_size):
+        sl = slice(lo, lo + chunk_size)
+        data = _trim(Batches(*(t[sl] for t in batches)))
+        parts.append(fn(params[sl], data, {k: v[sl] for k, v in states.items()}, keys[sl]))
+    if not parts:
+        return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {})
+    cat = lambda xs: torch.cat(xs) if xs else xs  # noqa: E731
+    return CohortResult(
+        cat([p.update for p in parts]),
+        cat([p.weight for p in parts]).to(params.dtype),
+        {k: cat([p.metrics[k] for p in parts]) for k in parts[0].metrics},
+        {k: cat([p.state[k] for p in parts]) for k in parts[0].state},
+    )
