@@ -23,6 +23,7 @@ from fedhive.asynchronous.tasks import CandidateStream, Task, train_tasks
 from fedhive.config import SystemConfig
 from fedhive.server.chain import RoundContext
 from fedhive.system.devices import Devices
+from fedhive.system.distributions import keyed_uniform
 from fedhive.system.rounds import local_passes
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
@@ -68,8 +69,8 @@ class AsyncRunner:
     def _start(self, ev) -> None:
         t = ev.time
         if self.cfg.arrival_rate is not None:  # open loop: the next Poisson start
-            g = rng.generator(self.exp.config.seed, self.starts, rng.GLOBAL, "async-arrival")
-            gap = -math.log1p(-float(torch.rand((), generator=g, dtype=torch.float64))) / self.cfg.arrival_rate
+            u = keyed_uniform(self.exp.config.seed, self.starts, rng.GLOBAL, "async-arrival")
+            gap = -math.log(u) / self.cfg.arrival_rate
             self.queue.push(t + gap, START, -1, -1)
         self.starts += 1
         for _ in range(100 * self.exp.dataset.num_clients):
@@ -118,10 +119,13 @@ class AsyncRunner:
         if not self.untrained:
             return
         ids = self.untrained
-        out = train_tasks(self.exp, [self.tasks[i] for i in ids], self.ring, self.cfg.stacked, self.cfg.chunk_size)
-        for row, i in enumerate(ids):
-            self.results[i] = {"update": out.updates[row], "weight": out.weights[row], "loss": out.metrics["loss"][row]}
+        tasks = [self.tasks[i] for i in ids]
+        out = train_tasks(self.exp, self.stream, tasks, self.ring, self.cfg.stacked, self.cfg.chunk_size)
+        rows = zip(out.updates.unbind(0), out.weights.unbind(0), out.metrics["loss"].unbind(0))
+        for i, (update, weight, loss) in zip(ids, rows):
+            self.results[i] = {"update": update, "weight": weight, "loss": loss}
         self.untrained = []
+        self.stream.release(self.stream.draw)
         self._prune_ring()
 
     def _prune_ring(self) -> None:

@@ -7,10 +7,10 @@ from typing import NamedTuple
 
 import torch
 
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, concat_batches, trim_steps
 from fedhive.engines.base import CohortResult
 from fedhive.engines.stacked import run_stacked
-from fedhive.system.budget import concat_batches, step_samples
+from fedhive.system.budget import step_samples
 
 
 class Task(NamedTuple):
@@ -32,6 +32,7 @@ class CandidateStream:
         self.draw, self.pos = -1, 0
         self.clients: list[int] = []
         self.samples: list[float] = []
+        self._data: dict[int, tuple[dict[int, int], Batches | None]] = {}  # draw -> (row of client, data)
 
     def next(self) -> tuple[int, int, float]:
         """(client, draw, samples) of the next candidate."""
@@ -45,8 +46,22 @@ class CandidateStream:
     def _load(self, draw: int) -> None:
         self.draw = draw
         self.clients = self.sampler(draw).tolist()
-        per_step, _ = step_samples(self.dataset, draw, self.clients)
+        per_step, data = step_samples(self.dataset, draw, self.clients)
         self.samples = [float(s.sum()) for s in per_step]
+        self._data[draw] = ({c: i for i, c in enumerate(self.clients)}, data)
+
+    def batches(self, draw: int, clients: list[int]) -> Batches:
+        """The clients' data for `draw`, kept from counting their work when it could be."""
+        rows, data = self._data.get(draw, ({}, None))
+        if data is None:
+            return self.dataset.cohort_batches(draw, clients)
+        idx = torch.tensor([rows[c] for c in clients], dtype=torch.long)
+        return trim_steps(Batches(*(t.index_select(0, idx) for t in data)))
+
+    def release(self, oldest: int) -> None:
+        """Forget the data of draws before `oldest` (no untrained task uses them)."""
+        for d in [d for d in self._data if d < oldest]:
+            del self._data[d]
 
     def state_dict(self) -> dict[str, int]:
         return {"draw": self.draw, "pos": self.pos}
@@ -57,7 +72,8 @@ class CandidateStream:
         self.pos = state["pos"]
 
 
-def train_tasks(exp, tasks: list[Task], ring: dict[int, torch.Tensor], stacked: bool, chunk: int) -> CohortResult:
+def train_tasks(exp, stream: CandidateStream, tasks: list[Task], ring: dict[int, torch.Tensor], stacked: bool,
+                chunk: int) -> CohortResult:
     """Run the client update for `tasks` (any mix of versions and draws); rows in task order.
     `stacked` runs them all in one chunked vmap; otherwise the experiment's engine runs
     each (version, draw) group, as a sync round would."""
@@ -67,7 +83,7 @@ def train_tasks(exp, tasks: list[Task], ring: dict[int, torch.Tensor], stacked: 
     if stacked:
         draws = sorted({t.draw for t in tasks})
         groups = {d: [i for i, t in enumerate(tasks) if t.draw == d] for d in draws}
-        data = concat_batches([exp.dataset.cohort_batches(d, [ids[i] for i in groups[d]]) for d in draws])
+        data = concat_batches([stream.batches(d, [ids[i] for i in groups[d]]) for d in draws])
         order = torch.tensor([i for d in draws for i in groups[d]], dtype=torch.long)
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(len(order))

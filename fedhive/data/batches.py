@@ -31,3 +31,20 @@ class Batches(NamedTuple):
     def samples(self) -> torch.Tensor:
         """Real samples per client: `[K]` for a cohort, a scalar for one client."""
         return self.mask.flatten(start_dim=self.mask.dim() - 2).sum(-1)
+
+
+def trim_steps(b: Batches) -> Batches:
+    """Drop trailing steps that are padding for every row."""
+    steps = int((b.mask.amax(dim=-1) > 0).sum(-1).max().item()) if b.mask.numel() else 0
+    return Batches(b.x[:, :steps], b.y[:, :steps], b.mask[:, :steps])
+
+
+def concat_batches(chunks: list[Batches]) -> Batches:
+    """Chunks of one cohort padded to a common step count and stacked."""
+    steps = max(c.mask.shape[1] for c in chunks)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        extra = steps - t.shape[1]
+        return t if extra == 0 else torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], 1)
+
+    return Batches(*(torch.cat([pad(getattr(c, f)) for c in chunks]) for f in Batches._fields))

@@ -7,13 +7,8 @@ import torch
 from torch.func import vmap
 
 from fedhive.client.update import ClientUpdate
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, trim_steps
 from fedhive.engines.base import CohortResult
-
-
-def _trim(b: Batches) -> Batches:
-    steps = int((b.mask.amax(dim=-1) > 0).sum(-1).max().item()) if b.mask.numel() else 0
-    return Batches(b.x[:, :steps], b.y[:, :steps], b.mask[:, :steps])
 
 
 def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, states: dict[str, torch.Tensor],
@@ -24,7 +19,7 @@ def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, st
     parts = []
     for lo in range(0, params.shape[0], chunk_size):
         sl = slice(lo, lo + chunk_size)
-        data = _trim(Batches(*(t[sl] for t in batches)))
+        data = trim_steps(Batches(*(t[sl] for t in batches)))
         parts.append(fn(params[sl], data, {k: v[sl] for k, v in states.items()}, keys[sl]))
     if not parts:
         return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {})

@@ -7,16 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, concat_batches, trim_steps
 
 PLAN_CHUNK = 256  # clients whose data is drawn at once while counting work
 CACHE_ELEMENTS = 50_000_000  # keep a planned cohort's data for training below this size
-
-
-def _trim(b: Batches) -> Batches:
-    """Drop trailing steps that are padding for every row."""
-    steps = int((b.mask.amax(dim=-1) > 0).sum(-1).max().item()) if b.mask.numel() else 0
-    return Batches(b.x[:, :steps], b.y[:, :steps], b.mask[:, :steps])
 
 
 class BudgetedData:
@@ -42,7 +36,7 @@ class BudgetedData:
                 mask[i, n:] = 0
             keep = mask.reshape(*mask.shape, *[1] * (b.x.dim() - mask.dim()))
             b = Batches(b.x * keep, b.y * mask, mask)
-        return _trim(b)
+        return trim_steps(b)
 
     def _from_cache(self, round: int, ids: list[int]) -> Batches | None:
         if self._cached is None or self._cached[0] != round:
@@ -52,7 +46,7 @@ class BudgetedData:
         if not all(c in pos for c in ids):
             return None
         rows = torch.tensor([pos[c] for c in ids], dtype=torch.long)
-        return _trim(Batches(*(t.index_select(0, rows) for t in batches)))
+        return trim_steps(Batches(*(t.index_select(0, rows) for t in batches)))
 
 
 def step_samples(dataset, round: int, client_ids: Sequence[int]) -> tuple[list[torch.Tensor], Batches | None]:
@@ -70,17 +64,6 @@ def step_samples(dataset, round: int, client_ids: Sequence[int]) -> tuple[list[t
     if not chunks or any(c is None for c in chunks):
         return out, None
     return out, concat_batches(chunks)
-
-
-def concat_batches(chunks: list[Batches]) -> Batches:
-    """Chunks of one cohort padded to a common step count and stacked."""
-    steps = max(c.mask.shape[1] for c in chunks)
-
-    def pad(t: torch.Tensor) -> torch.Tensor:
-        extra = steps - t.shape[1]
-        return t if extra == 0 else torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], 1)
-
-    return Batches(*(torch.cat([pad(getattr(c, f)) for c in chunks]) for f in Batches._fields))
 
 
 def _real(row: torch.Tensor) -> torch.Tensor:

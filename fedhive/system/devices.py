@@ -6,11 +6,9 @@ import bisect
 import math
 from typing import NamedTuple
 
-import torch
-
 from fedhive import rng
 from fedhive.config import SystemConfig
-from fedhive.system.distributions import draw
+from fedhive.system.distributions import draw, keyed_normal, keyed_uniform
 from fedhive.system.traces import load_availability_trace, load_device_trace
 
 
@@ -55,8 +53,7 @@ class Devices:
         spp, up, down = self.profile(client)
         factor = 1.0
         if self.config.jitter > 0:
-            g = rng.generator(self.seed, round, client, "system-jitter")
-            factor = math.exp(self.config.jitter * float(torch.randn((), generator=g, dtype=torch.float64)))
+            factor = math.exp(self.config.jitter * keyed_normal(self.seed, round, client, "system-jitter"))
         return TaskTime(bytes_down / down, samples * spp * factor, bytes_up / up)
 
     def available(self, client: int, round: int, t: float) -> bool:
@@ -68,10 +65,9 @@ class Devices:
             return self.online_until(client, t) > t
         p = av.p
         if av.kind == "diurnal":
-            phase = float(torch.rand((), generator=rng.generator(self.seed, rng.GLOBAL, client, "system-phase")))
+            phase = keyed_uniform(self.seed, rng.GLOBAL, client, "system-phase")
             p = min(max(av.mean + av.amplitude * math.sin(2 * math.pi * (t / av.period + phase)), 0.0), 1.0)
-        g = rng.generator(self.seed, round, client, "system-available")
-        return float(torch.rand((), generator=g, dtype=torch.float64)) < p
+        return keyed_uniform(self.seed, round, client, "system-available") < p
 
     def online_until(self, client: int, t: float) -> float:
         """When the client goes offline if online at t (inf without an availability
@@ -90,5 +86,4 @@ class Devices:
         """Whether the client drops mid-task (probability `system.dropout`)."""
         if self.config.dropout <= 0:
             return False
-        g = rng.generator(self.seed, round, client, "system-dropout")
-        return float(torch.rand((), generator=g, dtype=torch.float64)) < self.config.dropout
+        return keyed_uniform(self.seed, round, client, "system-dropout") < self.config.dropout

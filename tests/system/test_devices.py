@@ -18,7 +18,7 @@ def test_draws_are_keyed_positive_and_bounded(dist):
     xs = [draw(d, 7, c, "speed") for c in range(400)]
     assert xs == [draw(d, 7, c, "speed") for c in range(400)]  # a pure function of the key
     assert xs != [draw(d, 8, c, "speed") for c in range(400)]
-    assert min(xs) > 0 and len(set(xs)) > 300
+    assert min(xs) > 0 and len(set(xs)) > 250  # pareto: a quarter sits at the cap
     bounds = {"normal": (0.5, math.inf), "pareto": (2.0, 5.0), "uniform": (1.0, 3.0),
               "exponential": (0.5, math.inf), "halfnormal": (2.0, math.inf)}
     lo, hi = bounds.get(dist, (0, math.inf))
