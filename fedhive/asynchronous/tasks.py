@@ -47,7 +47,7 @@ class CandidateStream:
         self.draw = draw
         self.clients = self.sampler(draw).tolist()
         per_step, data = step_samples(self.dataset, draw, self.clients)
-        self.samples = [float(s.sum()) for s in per_step]
+        self.samples = per_step.sum(-1).tolist()
         self._data[draw] = ({c: i for i, c in enumerate(self.clients)}, data)
 
     def batches(self, draw: int, clients: list[int]) -> Batches:

@@ -49,24 +49,20 @@ class BudgetedData:
         return trim_steps(Batches(*(t.index_select(0, rows) for t in batches)))
 
 
-def step_samples(dataset, round: int, client_ids: Sequence[int]) -> tuple[list[torch.Tensor], Batches | None]:
-    """Real samples per step of each client, `[S_c]`, read from the data the client would
-    receive; also that data when it is small enough to keep for training."""
+def step_samples(dataset, round: int, client_ids: Sequence[int]) -> tuple[torch.Tensor, Batches | None]:
+    """Real samples per step of each client, `[K, S]` (zero on padding steps), read from the
+    data the clients would receive; also that data when it is small enough to keep."""
     ids = [int(c) for c in client_ids]
-    out: list[torch.Tensor] = []
     chunks: list[Batches] = []
+    masks: list[torch.Tensor] = []
     total = 0
     for lo in range(0, len(ids), PLAN_CHUNK):
         b = dataset.cohort_batches(round, ids[lo:lo + PLAN_CHUNK])
-        out.extend(_real(row) for row in b.mask.sum(-1))
         total += b.x.numel()
-        chunks.append(b if total <= CACHE_ELEMENTS else None)
-    if not chunks or any(c is None for c in chunks):
-        return out, None
-    return out, concat_batches(chunks)
-
-
-def _real(row: torch.Tensor) -> torch.Tensor:
-    """A client's per-step sample counts without its trailing padding steps."""
-    nz = (row > 0).nonzero()
-    return row[: int(nz[-1]) + 1] if len(nz) else row[:0]
+        masks.append(b.mask)
+        chunks = chunks + [b] if total <= CACHE_ELEMENTS else []
+    if not masks:
+        return torch.zeros(0, 0), None
+    steps = max(m.shape[1] for m in masks)
+    per_step = torch.cat([torch.nn.functional.pad(m.sum(-1), (0, steps - m.shape[1])) for m in masks])
+    return per_step, (concat_batches(chunks) if chunks else None)
