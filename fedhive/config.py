@@ -148,7 +148,8 @@ class SystemConfig(Section):
     upload: Distribution = Field(default_factory=Distribution, description="bytes per second (1e6)")
     download: Distribution = Field(default_factory=Distribution, description="bytes per second (1e7)")
     trace: str | None = Field(None, description="CSV/JSON device trace (see README)")
-    trace_assign: Literal["exact", "cycle"] = Field("exact", description="client c -> row c, or c mod rows")
+    trace_assign: Literal["exact", "cycle"] = Field(
+        "exact", description="client c -> trace client c, or c mod the trace's clients (both traces)")
     jitter: float = Field(0.0, ge=0, description="sigma of a per-round log-normal factor on compute time")
     availability: AvailabilityConfig = Field(default_factory=AvailabilityConfig)
     dropout: float = Field(0.0, ge=0, lt=1, description="probability a client drops mid-round")

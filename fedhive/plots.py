@@ -39,31 +39,30 @@ def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "") -> lis
         plt.close(fig)
         paths.append(path)
     if any(r.get("sim_time") is not None for r in rows):
-        paths.append(plot_time_to_accuracy(rows, out_dir / "time_to_accuracy.png", title))
+        paths.append(plot_time_to_accuracy({"test accuracy": rows}, out_dir / "time_to_accuracy.png", title))
     return paths
 
 
-def plot_time_to_accuracy(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Test accuracy against simulated time (the `sim_time` column)."""
+def plot_time_to_accuracy(runs: dict[str, list[dict[str, Any]]], path: Path, title: str = "") -> Path:
+    """Test accuracy against simulated time (the `sim_time` column), one curve per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [(r["sim_time"], r["test_accuracy"]) for r in rows
-           if r.get("sim_time") is not None and r.get("test_accuracy") is not None]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    if pts:
-        ax.plot(*zip(*pts), label="test accuracy")
+    for name, rows in runs.items():
+        pts = [(r["sim_time"], r["test_accuracy"]) for r in rows
+               if r.get("sim_time") is not None and r.get("test_accuracy") is not None]
+        if pts:
+            ax.plot(*zip(*pts), label=name)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """Redraw a run folder's plots from its metrics.jsonl."""
-    run_dir = Path(run_dir)
-    return plot_rows(read_metrics(run_dir), run_dir / "plots", title=run_dir.name)

@@ -32,7 +32,7 @@ class Devices:
         self.config, self.num_clients, self.seed = config, num_clients, seed
         self._trace = load_device_trace(config.trace, num_clients, config.trace_assign) if config.trace else None
         av = config.availability
-        self._online = load_availability_trace(av.trace, num_clients) if av.kind == "trace" else None
+        self._online = load_availability_trace(av.trace, num_clients, config.trace_assign) if av.kind == "trace" else None
         self._profiles: dict[int, tuple[float, float, float]] = {}
 
     def profile(self, client: int) -> tuple[float, float, float]:

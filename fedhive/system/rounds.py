@@ -108,8 +108,9 @@ class SyncSystem:
         fractions = self.stragglers(round, selected)
         budgets, arrivals = self._apply_limits(kept, fractions, work, times, count)
         train = [c for c in selected if c in arrivals]
-        missed = count["deadline_dropped"] + count["partial"] > 0
-        round_time = rc.deadline if missed and rc.deadline else max(arrivals.values(), default=0.0)
+        # The server waits out the deadline when someone misses it or nobody reports.
+        waits = count["deadline_dropped"] + count["partial"] > 0 or not arrivals
+        round_time = rc.deadline if waits and rc.deadline else max(arrivals.values(), default=0.0)
         self.sim_time = t0 + round_time
         step = len(train) >= rc.min_completion
         metrics = {"sim_time": self.sim_time, "round_time": round_time, **count, "skipped_step": int(not step)}

@@ -108,8 +108,10 @@ def load_device_trace(path: str, num_clients: int, assign: str, field: str = "sy
     return {col: [table[c][j] for c in ids] for j, col in enumerate(DEVICE_COLUMNS)}
 
 
-def load_availability_trace(path: str, num_clients: int, field: str = "system.availability.trace") -> list[list[tuple[float, float]]]:
-    """Sorted online intervals per client 0..num_clients-1 (a client absent is never online)."""
+def load_availability_trace(path: str, num_clients: int, assign: str = "exact",
+                            field: str = "system.availability.trace") -> list[list[tuple[float, float]]]:
+    """Sorted online intervals per client 0..num_clients-1 (a client absent is never
+    online); with `assign == "cycle"` client c follows trace client c mod (largest id + 1)."""
     kind, data = _read(path, field)
     if kind == "csv":
         if data and not {"client", "start", "end"} <= set(data[0]):
@@ -119,15 +121,17 @@ def load_availability_trace(path: str, num_clients: int, field: str = "system.av
         pairs = [(k, iv) for k, ivs in data.items() for iv in (ivs if isinstance(ivs, list) else [None])]
     else:
         raise UserError(f"{field}: expected an object {{client: [[start, end], ...]}}")
-    out: list[list[tuple[float, float]]] = [[] for _ in range(num_clients)]
+    ids = [_client_id(c, field, f"interval {i + 1}") for i, (c, _) in enumerate(pairs)]
+    n = max(ids, default=-1) + 1 if assign == "cycle" else num_clients
+    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
     for i, (c, iv) in enumerate(pairs):
         where = f"interval {i + 1}"
         c = _client_id(c, field, where)
         if not isinstance(iv, list) or len(iv) != 2:
             raise UserError(f"{field}: {where}: expected [start, end]")
-        start, end = (_number(x, field, where, n, positive=False) for x, n in zip(iv, ("start", "end")))
+        start, end = (_number(x, field, where, name, positive=False) for x, name in zip(iv, ("start", "end")))
         if end <= start:
             raise UserError(f"{field}: {where}: end ({end}) must be > start ({start})")
-        if c < num_clients:
+        if c < n:
             out[c].append((start, end))
-    return [sorted(ivs) for ivs in out]
+    return [sorted(out[c % n]) if n else [] for c in range(num_clients)]
