@@ -29,9 +29,13 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "AsyncRunner": "fedhive.asynchronous",
+    "Devices": "fedhive.system",
+    "SyncSystem": "fedhive.system",
 }
 
 if TYPE_CHECKING:
+    from fedhive.asynchronous import AsyncRunner
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
     from fedhive.data.batches import Batches
     from fedhive.experiment import Experiment
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
+    from fedhive.system import Devices, SyncSystem
 
 
 def run(config: Config | str | None = None, overrides: list[str] | None = None, quiet: bool = True,

@@ -210,7 +210,11 @@ class Config(Section):
     asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
 
     @model_validator(mode="after")
-    def _concurrency_fits(self) -> "Config":
+    def _mode_fits(self) -> "Config":
+        if self.mode == "async" and self.round != RoundConfig():
+            raise ValueError("round: deadline, over-commitment and min_completion apply to mode sync only")
+        if self.mode == "async" and self.system and self.system.stragglers.fraction > 0:
+            raise ValueError("system.stragglers: FedProx-paper stragglers apply to mode sync only")
         if self.mode == "async" and self.asynchronous.concurrency > self.data.clients:
             raise ValueError(f"asynchronous.concurrency ({self.asynchronous.concurrency}) is larger "
                              f"than data.clients ({self.data.clients})")

@@ -153,7 +153,8 @@ def round_half_up(x: float) -> int:
 
 
 def build_system(config: Config, num_clients: int, payload_bytes: float):
-    """The sync system model when the config asks for one, else Homogeneous."""
-    if config.system is None and config.round == type(config.round)():
+    """The sync system model when the config asks for one, else Homogeneous (async runs
+    keep their own clock)."""
+    if config.mode == "async" or (config.system is None and config.round == type(config.round)()):
         return Homogeneous()
     return SyncSystem(config, num_clients, payload_bytes)

@@ -108,3 +108,16 @@ def test_cli_exits_2_on_bad_system_config(tmp_path, cli):
     trace.write_text("client,seconds_per_sample,upload,download\n0,0.1,10,20\n")
     p = cli("run", "-q", f"system.trace={trace}", "rounds=1", f"output_dir={tmp_path}")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "system.trace: missing clients" in p.stderr
+
+
+@pytest.mark.parametrize("overrides, field", [
+    (["mode=async", "round.deadline=3"], "round"),
+    (["mode=async", "system.stragglers.fraction=0.5"], "system.stragglers"),
+    (["mode=async", "data.clients=10", "cohort.min=5", "cohort.max=5", "asynchronous.concurrency=20"],
+     "asynchronous.concurrency"),
+    (["system.availability.kind=trace"], "system.availability"),
+    (["system.speed.dist=uniform", "system.speed.low=3", "system.speed.high=1"], "system.speed"),
+])
+def test_contradictory_system_config_names_the_field(overrides, field):
+    with pytest.raises(UserError, match=rf"^config error: {field}"):
+        load_config(None, overrides)

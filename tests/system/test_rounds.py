@@ -125,3 +125,26 @@ def test_dropout_and_availability_are_counted():
     assert row["unavailable"] == 10 - len(avail) and row["dropped_out"] == len(avail) - len(kept)
     assert row["clients"] == len(kept) == row["completed"]
     assert 0 < len(kept) < 10
+
+
+def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
+    from fedhive.recorder import read_metrics
+
+    exp = Experiment(load_config(None, SMALL + ["rounds=2", f"output_dir={tmp_path}", "system.speed.dist=lognormal"]))
+    exp.run()
+    rows = read_metrics(exp.run_dir)
+    assert rows[1]["sim_time"] == pytest.approx(rows[0]["round_time"] + rows[1]["round_time"])
+    header = (exp.run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"sim_time", "round_time", "selected", "partial", "deadline_dropped", "unavailable"} <= set(header)
+    assert (exp.run_dir / "plots" / "time_to_accuracy.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["sync_fedavg_lognormal", "fedbuff_lognormal", "stragglers_fedavg_drop",
+                                  "stragglers_partial_work", "trace_devices"])
+def test_bundled_configs_run(name, monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)  # trace paths in configs are relative to the repository root
+    cfg = load_config(REPO / "configs" / f"{name}.yaml", ["rounds=2", "data.batch_size=20"])
+    history = Experiment(cfg).run(save=False)
+    assert len(history) == 2 and history[-1]["sim_time"] > 0
