@@ -59,7 +59,14 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         return (per_step * step_coef).sum(), per_step.detach()
 
     grad_fn = grad(total_loss, has_aux=True)
-    weighted_grad_fn = grad(weighted_loss, has_aux=True)
+
+    def weighted_grad_fn(params: torch.Tensor, data: Batches, step_coef: torch.Tensor):
+        # Plain autograd: no per-client transform is needed here, and it is the cheapest
+        # path through eager mode and through torch.compile.
+        leaf = params.detach().requires_grad_(True)
+        objective, per_step = weighted_loss(leaf, data, step_coef)
+        (g,) = torch.autograd.grad(objective, leaf)
+        return g, per_step
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
         g, per_step = grad_fn(params, data)
@@ -71,7 +78,11 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         weights = data.mask.sum((1, 2))
         step_coef = coef(weights).to(params.dtype).repeat_interleave(s)
         steps = Batches(*(t.flatten(0, 1) for t in data))  # [K*S, B, ...]: one big batch of steps
+        real = steps.mask.amax(-1) > 0
+        if not bool(real.all()):  # padding steps add nothing: leave them out of the pass
+            steps, step_coef = Batches(*(t[real] for t in steps)), step_coef[real]
         total, per_step = weighted_grad_fn(params, steps, step_coef)
+        per_step = per_step.new_zeros(k * s).masked_scatter_(real, per_step)
         return total, weights, {"loss": _sample_weighted_loss(per_step.view(k, s), data.mask)}
 
     update.cohort_sum = cohort_sum
