@@ -66,3 +66,9 @@ def plot_time_to_accuracy(runs: dict[str, list[dict[str, Any]]], path: Path, tit
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Redraw a run folder's plots from its metrics.jsonl."""
+    run_dir = Path(run_dir)
+    return plot_rows(read_metrics(run_dir), run_dir / "plots", title=run_dir.name)
