@@ -127,3 +127,11 @@ def test_resume_mid_run_is_bit_exact():
     drop = ("round_s",)
     assert [{k: v for k, v in r.items() if k not in drop} for r in rest] == \
            [{k: v for k, v in r.items() if k not in drop} for r in rest_whole]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "vectorized"])
+def test_async_engine_groups_agree_with_stacked_training(engine):
+    stacked = _run(ASYNC + ["asynchronous.stacked=true"], 5)
+    grouped = _run(ASYNC + ["asynchronous.stacked=false", f"engine.name={engine}"], 5)
+    assert torch.allclose(stacked.params, grouped.params, rtol=0, atol=1e-6)
+    assert [r["sim_time"] for r in stacked.history] == [r["sim_time"] for r in grouped.history]
