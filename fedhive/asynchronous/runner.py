@@ -121,9 +121,11 @@ class AsyncRunner:
         ids = self.untrained
         tasks = [self.tasks[i] for i in ids]
         out = train_tasks(self.exp, self.stream, tasks, self.ring, self.cfg.stacked, self.cfg.chunk_size)
-        rows = zip(out.updates.unbind(0), out.weights.unbind(0), out.metrics["loss"].unbind(0))
-        for i, (update, weight, loss) in zip(ids, rows):
-            self.results[i] = {"update": update, "weight": weight, "loss": loss}
+        # Rows stay in the batch's tensors until the server step gathers them: indexing
+        # thousands of rows one by one costs more than training a small model.
+        batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"]}
+        for row, i in enumerate(ids):
+            self.results[i] = (batch, row)
         self.untrained = []
         self.stream.release(self.stream.draw)
         self._prune_ring()
@@ -137,12 +139,13 @@ class AsyncRunner:
 
     def _server_step(self) -> dict[str, Any]:
         exp = self.exp
-        buf = sorted(self.buffer)  # by task id (start order): sums do not depend on arrival ties
+        buf = sorted(self.buffer, key=lambda b: b[0])  # start order: sums ignore arrival ties
         self.buffer = []
         stale = torch.tensor([s for _, s, _ in buf])
-        samples = torch.stack([r["weight"] for _, _, r in buf])
+        rows = gather_rows([r for _, _, r in buf])
+        samples = rows["weight"]
         scale = staleness_weight(self.cfg, stale).to(exp.params.dtype)
-        updates = torch.stack([r["update"] for _, _, r in buf]) * scale.unsqueeze(1)
+        updates = rows["update"] * scale.unsqueeze(1)
         weights = example_weight(self.cfg, samples)
         ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed)
         step, exp.server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
@@ -151,7 +154,7 @@ class AsyncRunner:
         exp.round = self.version
         self.ring[self.version] = exp.params
         self._prune_ring()
-        losses = torch.stack([r["loss"] for _, _, r in buf])
+        losses = rows["loss"]
         row: dict[str, Any] = {
             "round": self.version,
             "train_loss": float((losses * samples).sum() / samples.sum()),
@@ -178,8 +181,10 @@ class AsyncRunner:
         return {
             "sim_time": self.sim_time, "version": self.version, "next_task": self.next_task,
             "starts": self.starts, "queue": self.queue.state_dict(),
-            "tasks": {i: tuple(t) for i, t in self.tasks.items()}, "results": dict(self.results),
-            "buffer": list(self.buffer), "ring": dict(self.ring), "counts": dict(self.counts),
+            "tasks": {i: tuple(t) for i, t in self.tasks.items()},
+            "results": {i: _own_row(r) for i, r in self.results.items()},
+            "buffer": [(i, s, _own_row(r)) for i, s, r in self.buffer],
+            "ring": dict(self.ring), "counts": dict(self.counts),
             "stream": self.stream.state_dict(),
         }
 
@@ -196,3 +201,26 @@ class AsyncRunner:
         self.untrained = []
         self.stream.load_state_dict(state["stream"])
         self.exp.round = self.version
+
+
+def _own_row(result) -> tuple[dict[str, torch.Tensor], int]:
+    """A result row copied out of its batch, so a checkpoint holds only what is pending."""
+    batch, row = result
+    return {k: v[row : row + 1].clone() for k, v in batch.items()}, 0
+
+
+def gather_rows(results: list) -> dict[str, torch.Tensor]:
+    """Stack `(batch, row)` results in order with one index_select per batch."""
+    groups: dict[int, tuple[dict, list[int], list[int]]] = {}
+    for pos, (batch, row) in enumerate(results):
+        _, rows, where = groups.setdefault(id(batch), (batch, [], []))
+        rows.append(row)
+        where.append(pos)
+    order = torch.tensor([p for _, _, where in groups.values() for p in where])
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    out = {}
+    for name in ("update", "weight", "loss"):
+        parts = [b[name].index_select(0, torch.tensor(rows)) for b, rows, _ in groups.values()]
+        out[name] = torch.cat(parts).index_select(0, inverse)
+    return out

@@ -15,9 +15,10 @@ def keyed_uniform(seed: int, round: int, client: int, purpose: str) -> float:
 
 
 def keyed_normal(seed: int, round: int, client: int, purpose: str) -> float:
-    """A standard normal draw (Box-Muller over two keyed uniforms)."""
-    u1 = keyed_uniform(seed, round, client, purpose + "/1")
-    u2 = keyed_uniform(seed, round, client, purpose + "/2")
+    """A standard normal draw: Box-Muller over two 31/32-bit uniforms cut from one key."""
+    k = rng.key(seed, round, client, purpose)
+    u1 = ((k >> 32) + 0.5) / 2.0**31
+    u2 = ((k & 0xFFFFFFFF) + 0.5) / 2.0**32
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
