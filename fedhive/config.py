@@ -219,6 +219,9 @@ class Config(Section):
             raise ValueError("round: deadline, over-commitment and min_completion apply to mode sync only")
         if self.mode == "async" and self.system and self.system.stragglers.fraction > 0:
             raise ValueError("system.stragglers: FedProx-paper stragglers apply to mode sync only")
+        if self.round.straggler_policy == "partial" and getattr(self.client, "steps", None) is not None:
+            raise ValueError("round.straggler_policy: partial work cuts local epochs; it does not apply "
+                             "when client.steps is set")
         if self.mode == "async" and self.asynchronous.concurrency > self.data.clients:
             raise ValueError(f"asynchronous.concurrency ({self.asynchronous.concurrency}) is larger "
                              f"than data.clients ({self.data.clients})")

@@ -24,7 +24,7 @@ from fedhive.config import SystemConfig
 from fedhive.server.chain import RoundContext
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import keyed_uniform
-from fedhive.system.rounds import local_passes
+from fedhive.system.work import samples_processed
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
 
@@ -36,9 +36,8 @@ class AsyncRunner:
     def __init__(self, exp):
         self.exp, self.cfg = exp, exp.config.asynchronous
         self.devices = Devices(exp.config.system or SystemConfig(), exp.dataset.num_clients, exp.config.seed)
-        self.passes = local_passes(exp.config)
         self.payload = exp.params.numel() * exp.params.element_size()
-        self.stream = CandidateStream(exp.sampler, exp.dataset)
+        self.stream = CandidateStream(exp.sampler, exp.dataset, lambda per_step: samples_processed(exp.config, per_step))
         self.queue = EventQueue()
         self.sim_time, self.version, self.next_task, self.starts = 0.0, 0, 0, 0
         self.tasks: dict[int, Task] = {}
@@ -85,7 +84,7 @@ class AsyncRunner:
         task_id, self.next_task = self.next_task, self.next_task + 1
         self.tasks[task_id] = Task(client, draw, self.version, t)
         self.busy.add(client)
-        end = t + self.devices.task_time(client, draw, self.passes * samples, self.payload, self.payload).total
+        end = t + self.devices.task_time(client, draw, samples, self.payload, self.payload).total
         offline = self.devices.online_until(client, t)
         if self.devices.drops_out(client, draw) or offline < end:
             self.queue.push(min(end, offline), LOST, client, task_id)

@@ -27,15 +27,16 @@ class CandidateStream:
     ... A task's data is keyed by its draw, as a sync round's data is keyed by the round,
     so with equal speeds and concurrency = buffer = K the tasks are exactly sync's cohorts."""
 
-    def __init__(self, sampler: Callable[[int], torch.Tensor], dataset):
-        self.sampler, self.dataset = sampler, dataset
+    def __init__(self, sampler: Callable[[int], torch.Tensor], dataset,
+                 work: Callable[[torch.Tensor], torch.Tensor]):
+        self.sampler, self.dataset, self.work = sampler, dataset, work
         self.draw, self.pos = -1, 0
         self.clients: list[int] = []
         self.samples: list[float] = []
         self._data: dict[int, tuple[dict[int, int], Batches | None]] = {}  # draw -> (row of client, data)
 
     def next(self) -> tuple[int, int, float]:
-        """(client, draw, samples) of the next candidate."""
+        """(client, draw, samples it will process) of the next candidate."""
         while self.pos >= len(self.clients):
             self._load(self.draw + 1)
             self.pos = 0
@@ -47,7 +48,7 @@ class CandidateStream:
         self.draw = draw
         self.clients = self.sampler(draw).tolist()
         per_step, data = step_samples(self.dataset, draw, self.clients)
-        self.samples = per_step.sum(-1).tolist()
+        self.samples = self.work(per_step).tolist()
         self._data[draw] = ({c: i for i, c in enumerate(self.clients)}, data)
 
     def batches(self, draw: int, clients: list[int]) -> Batches:

@@ -14,6 +14,7 @@ from fedhive.config import Config, SystemConfig
 from fedhive.sampling import sample_without_replacement
 from fedhive.system.budget import BudgetedData, step_samples
 from fedhive.system.devices import Devices
+from fedhive.system.work import local_epochs, samples_processed
 
 OUTCOMES = ("selected", "unavailable", "dropped_out", "deadline_dropped", "partial", "completed", "unused")
 
@@ -41,11 +42,6 @@ class Homogeneous:
         pass
 
 
-def local_passes(config: Config) -> int:
-    """How many times the client update goes over its data (its local epochs)."""
-    return getattr(config.client, "epochs", 1) if config.client.name != "gradient" else 1
-
-
 def prefix_within(per_step: torch.Tensor, limit: float) -> int:
     """The most leading steps whose samples sum to at most `limit` (float tolerance)."""
     cum = per_step.double().cumsum(0)
@@ -60,7 +56,7 @@ class SyncSystem:
         self.system: SystemConfig = config.system or SystemConfig()
         self.devices = Devices(self.system, num_clients, config.seed)
         self.num_clients, self.payload = num_clients, payload_bytes
-        self.passes = local_passes(config)
+        self.epochs = local_epochs(config)
         self.sim_time = 0.0
 
     def overcommit(self, round: int, cohort: list[int]) -> list[int]:
@@ -76,7 +72,7 @@ class SyncSystem:
 
     def stragglers(self, round: int, selected: list[int]) -> dict[int, float]:
         """FedProx-paper stragglers: client -> fraction e/E of its work, e ~ randint(min_epochs, E)."""
-        st, epochs = self.system.stragglers, self.passes
+        st, epochs = self.system.stragglers, self.epochs
         n = round_half_up(st.fraction * len(selected))
         if n == 0:
             return {}
@@ -99,8 +95,8 @@ class SyncSystem:
         active = [c for c in available if not dev.drops_out(c, round)]
         per_step, cached = step_samples(dataset, round, active)
         work = {c: s for c, s in zip(active, per_step)}
-        times = {c: dev.task_time(c, round, self.passes * float(work[c].sum()), self.payload, self.payload)
-                 for c in active}
+        done = dict(zip(active, samples_processed(self.config, per_step).tolist()))
+        times = {c: dev.task_time(c, round, done[c], self.payload, self.payload) for c in active}
         active = [c for c in active if t0 + times[c].total <= dev.online_until(c, t0)]
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]

@@ -1,0 +1,28 @@
+"""How many samples a client update processes: the work its task time is made of."""
+
+from __future__ import annotations
+
+import torch
+
+from fedhive.config import Config
+
+
+def local_epochs(config: Config) -> int:
+    """Local passes over the client's data (FedSGD's gradient makes one)."""
+    return 1 if config.client.name == "gradient" else getattr(config.client, "epochs", 1)
+
+
+def fixed_steps(config: Config) -> int | None:
+    """The fixed number of local steps, when the client update runs steps, not epochs."""
+    return None if config.client.name == "gradient" else getattr(config.client, "steps", None)
+
+
+def samples_processed(config: Config, per_step: torch.Tensor) -> torch.Tensor:
+    """Samples each client processes, `[K]`, from its per-step sample counts `[K, S]`:
+    epochs × its samples, or, with fixed steps, those steps cycling over its real batches."""
+    steps = fixed_steps(config)
+    if steps is None:
+        return local_epochs(config) * per_step.sum(-1)
+    real = (per_step > 0).sum(-1).clamp_min(1)
+    order = torch.arange(steps).unsqueeze(0) % real.unsqueeze(1)
+    return per_step.gather(1, order).sum(-1)
