@@ -21,6 +21,7 @@ from fedhive.asynchronous.events import ARRIVE, LOST, START, EventQueue
 from fedhive.asynchronous.staleness import example_weight, staleness_weight
 from fedhive.asynchronous.tasks import CandidateStream, Task, train_tasks
 from fedhive.config import SystemConfig
+from fedhive.errors import UserError
 from fedhive.server.chain import RoundContext
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import keyed_uniform
@@ -59,7 +60,7 @@ class AsyncRunner:
         """Process events until the buffer is full, then step the server."""
         while len(self.buffer) < self.cfg.buffer_size:
             if not len(self.queue):
-                raise RuntimeError("asynchronous run: no client can start (all unavailable?)")
+                raise UserError("asynchronous: no client left in flight or due to start (arrival_rate too low?)")
             ev = self.queue.pop()
             self.sim_time = ev.time
             {START: self._start, ARRIVE: self._arrive, LOST: self._lost}[ev.kind](ev)
@@ -72,7 +73,7 @@ class AsyncRunner:
             gap = -math.log(u) / self.cfg.arrival_rate
             self.queue.push(t + gap, START, -1, -1)
         self.starts += 1
-        for _ in range(100 * self.exp.dataset.num_clients):
+        for _ in range(min(100 * self.exp.dataset.num_clients, 10**6)):
             client, draw, samples = self.stream.next()
             if client in self.busy:
                 continue
@@ -80,7 +81,7 @@ class AsyncRunner:
                 break
             self.counts["unavailable"] += 1
         else:
-            raise RuntimeError("asynchronous run: no available client to start")
+            raise UserError(f"system.availability: no client is available to start at simulated time {t:.1f} s")
         task_id, self.next_task = self.next_task, self.next_task + 1
         self.tasks[task_id] = Task(client, draw, self.version, t)
         self.busy.add(client)

@@ -135,3 +135,14 @@ def test_async_engine_groups_agree_with_stacked_training(engine):
     grouped = _run(ASYNC + ["asynchronous.stacked=false", f"engine.name={engine}"], 5)
     assert torch.allclose(stacked.params, grouped.params, rtol=0, atol=1e-6)
     assert [r["sim_time"] for r in stacked.history] == [r["sim_time"] for r in grouped.history]
+
+
+def test_no_available_client_is_a_user_error(tmp_path):
+    from fedhive.errors import UserError
+
+    trace = tmp_path / "never.json"
+    trace.write_text("{}")
+    cfg = load_config(None, BASE + ["mode=async", "asynchronous.concurrency=2", "asynchronous.buffer_size=2",
+                                    "system.availability.kind=trace", f"system.availability.trace={trace}"])
+    with pytest.raises(UserError, match="^system.availability: no client is available"):
+        Experiment(cfg).step()
