@@ -92,12 +92,12 @@ class SyncSystem:
         count["selected"] = len(selected)
         available = [c for c in selected if dev.available(c, round, t0)]
         count["unavailable"] = len(selected) - len(available)
-        active = [c for c in available if not dev.drops_out(c, round)]
-        per_step, cached = step_samples(dataset, round, active)
-        work = {c: s for c, s in zip(active, per_step)}
-        done = dict(zip(active, samples_processed(self.config, per_step).tolist()))
-        times = {c: dev.task_time(c, round, done[c], self.payload, self.payload) for c in active}
-        active = [c for c in active if t0 + times[c].total <= dev.online_until(c, t0)]
+        drawn = [c for c in available if not dev.drops_out(c, round)]
+        per_step, cached = step_samples(dataset, round, drawn)
+        work = dict(zip(drawn, per_step))
+        done = dict(zip(drawn, samples_processed(self.config, per_step).tolist()))
+        times = {c: dev.task_time(c, round, done[c], self.payload, self.payload) for c in drawn}
+        active = [c for c in drawn if t0 + times[c].total <= dev.online_until(c, t0)]
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
         count["unused"] = len(active) - len(kept)
@@ -110,7 +110,7 @@ class SyncSystem:
         self.sim_time = t0 + round_time
         step = len(train) >= rc.min_completion
         metrics = {"sim_time": self.sim_time, "round_time": round_time, **count, "skipped_step": int(not step)}
-        data = BudgetedData(dataset, budgets, (round, active, cached) if cached is not None else None)
+        data = BudgetedData(dataset, budgets, (round, drawn, cached) if cached is not None else None)
         return RoundPlan(train if step else [], data, step, metrics)
 
     def _apply_limits(self, kept, fractions, work, times, count):

@@ -167,3 +167,18 @@ def test_heterogeneous_sync_runs_agree_across_engines(client):
         assert {k: a[k] for k in ("sim_time", "partial", "completed", "samples")} == \
                {k: b[k] for k in ("sim_time", "partial", "completed", "samples")}
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+
+
+def test_clients_going_offline_mid_task_are_lost_and_the_rest_get_their_own_data(tmp_path):
+    # every client is online for 1 s; client c needs (c + 1) · 0.3 s: clients 0-2 finish
+    trace = tmp_path / "on.csv"
+    trace.write_text("client,start,end\n" + "".join(f"{c},0,1\n" for c in range(10)))
+    devices = _speed_trace(tmp_path, [0.3 * (c + 1) / 40 for c in range(10)])
+    cfg = load_config(None, SMALL + LOCAL + ["data.clients=10", f"system.trace={devices}",
+                                             "system.availability.kind=trace", f"system.availability.trace={trace}"])
+    exp = Experiment(cfg)
+    plan = exp.system.plan(0, list(range(9, -1, -1)), exp.dataset)
+    assert plan.metrics["dropped_out"] == 7 and plan.clients == [2, 1, 0]
+    got = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, plan.clients, {})
+    want = exp.engine.run(exp.algorithm.client_update, exp.params, exp.dataset, 0, plan.clients, {})
+    assert torch.equal(got.updates, want.updates)
