@@ -10,7 +10,7 @@ import torch
 from fedhive.data.batches import Batches, concat_batches, trim_steps
 
 PLAN_CHUNK = 256  # clients whose data is drawn at once while counting work
-CACHE_ELEMENTS = 50_000_000  # keep a planned cohort's data for training below this size
+CACHE_ELEMENTS = 20_000_000  # keep a planned cohort's data for training below this size
 
 
 class BudgetedData:
