@@ -45,9 +45,12 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
+        order = _by_work(dataset, round, ids)
         parts = []
-        for lo, chunk, data in self._chunks(dataset, round, ids, params):
-            chunk_states = {k: v[lo : lo + len(chunk)] for k, v in states.items()}
+        for positions, data in self._chunks(dataset, round, ids, order, params):
+            chunk = [ids[i] for i in positions]
+            index = torch.tensor(positions, dtype=torch.int64, device=params.device)
+            chunk_states = {k: v[index] for k, v in states.items()}
             try:
                 parts.append(self._run_chunk(update, params, data, chunk_states, chunk, linear))
             except Exception as e:
@@ -55,7 +58,7 @@ class VectorizedEngine:
                     f"round {round}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
                     "(engine.name=sequential names the client)"
                 ) from e
-        return _concat(parts, params, linear)
+        return _in_client_order(_concat(parts, params, linear), order)
 
     def _run_chunk(self, update, params, data: Batches, states, chunk, linear) -> CohortResult:
         fused = getattr(update, "cohort_sum", None)
@@ -72,23 +75,27 @@ class VectorizedEngine:
         return CohortResult(rows, weights, out.metrics, out.state)
 
     def _call(self, fn: Callable, kind: str) -> Callable:
-        """`fn` vmapped over clients (kind "vmap") or as is ("fused"), compiled if asked."""
+        """`fn` vmapped over clients (kind "vmap") or the fused path as is ("fused"),
+        compiled if asked: a fused path that says what is worth compiling (`compiled`)
+        gets just that compiled, anything else as a whole."""
         key = (id(fn), kind)
         if key not in self._calls:
             call = vmap(fn, in_dims=(None, 0, 0, 0)) if kind == "vmap" else fn
-            self._calls[key] = _compiled(call) if self.config.compile else call
+            if self.config.compile:
+                call = call.compiled(_compiled) if hasattr(call, "compiled") else _compiled(call)
+            self._calls[key] = call
         return self._calls[key]
 
-    def _chunks(self, dataset, round: int, ids: list[int], params) -> Iterator[tuple[int, list[int], Batches]]:
-        """(offset, client ids, padded data) per chunk, in client order."""
+    def _chunks(self, dataset, round: int, ids: list[int], order: list[int], params) -> Iterator[tuple[list[int], Batches]]:
+        """(cohort positions, padded data) per chunk, taking clients in `order`."""
         lo = 0
-        while lo < len(ids):
-            chunk = ids[lo : lo + self._chunk_size(params)]
-            data = dataset.cohort_batches(round, chunk).to(params.device)
-            per_client = sum(t.nbytes for t in data) / len(chunk) + 4 * params.nbytes
+        while lo < len(order):
+            positions = order[lo : lo + self._chunk_size(params)]
+            data = dataset.cohort_batches(round, [ids[i] for i in positions]).to(params.device)
+            per_client = sum(t.nbytes for t in data) / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
-            yield lo, chunk, data
-            lo += len(chunk)
+            yield positions, data
+            lo += len(positions)
 
     def _chunk_size(self, params: torch.Tensor) -> int:
         if self.config.chunk_size is not None:
@@ -118,6 +125,33 @@ def _compiled(fn: Callable) -> Callable:
         return fn(*args)
 
     return call
+
+
+def _by_work(dataset, round: int, ids: list[int]) -> list[int]:
+    """Cohort positions sorted by the dataset's work per client (if it says), stably, so
+    chunks hold clients of similar length and padding is small; partial sums are then
+    added in this fixed order, so a run stays reproducible bit for bit."""
+    work = getattr(dataset, "work", None)
+    if work is None or len(ids) < 2:
+        return list(range(len(ids)))
+    steps = work(round, ids)
+    return sorted(range(len(ids)), key=steps.__getitem__)
+
+
+def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:
+    """Undo the work ordering: every per-client row back at its client's position."""
+    if order == sorted(order):
+        return result
+    inverse = torch.empty(len(order), dtype=torch.int64)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    inverse = inverse.to(result.weights.device)
+    updates = result.updates
+    if isinstance(updates, ReducedUpdates):
+        updates = ReducedUpdates(updates.total, updates.finite[inverse])
+    else:
+        updates = updates[inverse]
+    pick = lambda d: {k: v[inverse] for k, v in d.items()}  # noqa: E731
+    return CohortResult(updates, result.weights[inverse], pick(result.metrics), pick(result.states))
 
 
 def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggregate | None) -> CohortResult:

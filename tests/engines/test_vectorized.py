@@ -189,3 +189,22 @@ def test_reference_task_chunk_independent():
     assert torch.equal(whole.y[1, :steps], alone.y[0])
     assert torch.equal(whole.x[1, steps:], torch.zeros_like(whole.x[1, steps:]))
     assert whole.mask[1].sum() == alone.mask.sum() == steps * 1000
+
+
+def test_chunks_group_clients_of_equal_work_and_results_keep_client_order():
+    exp, update = _reference()
+    seen = []
+
+    class Spy:
+        def work(self, round, ids):
+            return exp.dataset.work(round, ids)
+
+        def cohort_batches(self, round, ids):
+            seen.append(list(ids))
+            return exp.dataset.cohort_batches(round, ids)
+
+    ids = list(range(30))
+    work = exp.dataset.work(4, ids)
+    out = _engine(chunk_size=5).run(update, exp.params, Spy(), 4, ids)
+    assert [c for chunk in seen for c in chunk] == sorted(ids, key=work.__getitem__)
+    assert out.weights.tolist() == [20.0 * w for w in work]  # 20 samples per batch, client order
