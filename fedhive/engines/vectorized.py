@@ -25,7 +25,7 @@ MEMORY_FACTOR = 8
 class VectorizedEngine:
     """Runs any client update for many clients at once. Results equal the sequential
     engine's (to float rounding): padding steps carry a zero mask, so each client gets
-    exactly its own update, and partial sums are added in client order."""
+    exactly its own update, and every per-client result comes back in client order."""
 
     def __init__(self, config: EngineConfig):
         self.config = config
