@@ -208,3 +208,15 @@ def test_chunks_group_clients_of_equal_work_and_results_keep_client_order():
     out = _engine(chunk_size=5).run(update, exp.params, Spy(), 4, ids)
     assert [c for chunk in seen for c in chunk] == sorted(ids, key=work.__getitem__)
     assert out.weights.tolist() == [20.0 * w for w in work]  # 20 samples per batch, client order
+
+
+def test_failing_update_names_round_and_clients():
+    from fedhive.engines.base import ClientError
+
+    exp, update = _reference()
+
+    def broken(params, data, state, key):
+        raise ValueError("bad shapes")
+
+    with pytest.raises(ClientError, match=r"round 3, clients .*: client update failed: bad shapes"):
+        _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
