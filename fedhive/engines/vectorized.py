@@ -20,6 +20,7 @@ PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from
 # Working memory per client relative to its padded data (activations, gradients, masks):
 # an estimate; set engine.chunk_size when a model's activations are much larger.
 MEMORY_FACTOR = 8
+MIN_CUT = 64  # fewest clients worth a call of their own to avoid padding
 
 
 class VectorizedEngine:
@@ -45,9 +46,9 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
-        order = _by_work(dataset, round, ids)
+        order, work = _by_work(dataset, round, ids)
         parts = []
-        for positions, data in self._chunks(dataset, round, ids, order, params):
+        for positions, data in self._chunks(dataset, round, ids, order, work, params):
             chunk = [ids[i] for i in positions]
             index = torch.tensor(positions, dtype=torch.int64, device=params.device)
             chunk_states = {k: v[index] for k, v in states.items()}
@@ -88,11 +89,12 @@ class VectorizedEngine:
             self._calls[key] = call
         return self._calls[key]
 
-    def _chunks(self, dataset, round: int, ids: list[int], order: list[int], params) -> Iterator[tuple[list[int], Batches]]:
+    def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
+                params) -> Iterator[tuple[list[int], Batches]]:
         """(cohort positions, padded data) per chunk, taking clients in `order`."""
         lo = 0
         while lo < len(order):
-            positions = order[lo : lo + self._chunk_size(params)]
+            positions = _cut_at_work_change(order[lo : lo + self._chunk_size(params)], work)
             data = dataset.cohort_batches(round, [ids[i] for i in positions]).to(params.device)
             per_client = sum(t.nbytes for t in data) / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
@@ -129,15 +131,25 @@ def _compiled(fn: Callable) -> Callable:
     return call
 
 
-def _by_work(dataset, round: int, ids: list[int]) -> list[int]:
-    """Cohort positions sorted by the dataset's work per client (if it says), stably, so
+def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:
+    """Cohort positions sorted (stably) by the dataset's work per client, if it says, so
     chunks hold clients of similar length and padding is small; partial sums are then
-    added in this fixed order, so a run stays reproducible bit for bit."""
+    added in this fixed order, so a run stays reproducible bit for bit. Also the work."""
     work = getattr(dataset, "work", None)
     if work is None or len(ids) < 2:
-        return list(range(len(ids)))
+        return list(range(len(ids))), None
     steps = work(round, ids)
-    return sorted(range(len(ids)), key=steps.__getitem__)
+    return sorted(range(len(ids)), key=steps.__getitem__), steps
+
+
+def _cut_at_work_change(positions: list[int], work: list[int] | None) -> list[int]:
+    """A big chunk ends where its clients' work changes, so it needs no padding at all;
+    small chunks stay whole (one more call would cost more than their padding)."""
+    if work is None or len(positions) < 2 * MIN_CUT:
+        return positions
+    first = work[positions[0]]
+    cut = next((i for i, p in enumerate(positions) if work[p] != first), len(positions))
+    return positions[:cut] if cut >= MIN_CUT else positions
 
 
 def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:

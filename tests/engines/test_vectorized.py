@@ -220,3 +220,21 @@ def test_failing_update_names_round_and_clients():
 
     with pytest.raises(ClientError, match=r"round 3, clients .*: client update failed: bad shapes"):
         _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
+
+
+def test_big_chunks_end_where_work_changes():
+    exp, update = _reference()  # 1..3 batches per client
+    seen = []
+
+    class Spy:
+        work = exp.dataset.work
+
+        def cohort_batches(self, round, ids):
+            seen.append(set(exp.dataset.work(round, ids)))
+            return exp.dataset.cohort_batches(round, ids)
+
+    ids = list(range(300))
+    out = _engine(chunk_size=1000).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    assert seen == [{1}, {2}, {3}]  # no padding anywhere
+    rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
+    torch.testing.assert_close(out.updates.total, rows.updates.sum(0), rtol=1e-5, atol=1e-5)
