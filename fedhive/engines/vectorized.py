@@ -46,7 +46,9 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
-        order, work = _by_work(dataset, round, ids)
+        # One chunk needs no ordering: its padding is the same whatever the order.
+        one_chunk = len(ids) <= self._chunk_size(params)
+        order, work = (list(range(len(ids))), None) if one_chunk else _by_work(dataset, round, ids)
         parts = []
         for positions, data in self._chunks(dataset, round, ids, order, work, params):
             chunk = [ids[i] for i in positions]

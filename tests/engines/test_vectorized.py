@@ -234,7 +234,7 @@ def test_big_chunks_end_where_work_changes():
             return exp.dataset.cohort_batches(round, ids)
 
     ids = list(range(300))
-    out = _engine(chunk_size=1000).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
     assert seen == [{1}, {2}, {3}]  # no padding anywhere
     rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
     torch.testing.assert_close(out.updates.total, rows.updates.sum(0), rtol=1e-5, atol=1e-5)
