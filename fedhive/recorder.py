@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fedhive.config import Config, dump_config
+from fedhive.errors import UserError
 
 
 def new_run_dir(config: Config) -> Path:
@@ -18,7 +19,10 @@ def new_run_dir(config: Config) -> Path:
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise UserError(f"output_dir: cannot create the run folder {path}: {e.strerror or e}") from None
     return path
 
 
@@ -43,9 +47,10 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 class Recorder:
     """Appends one metrics row per round, flushed, so a killed run loses nothing written."""
 
-    def __init__(self, run_dir: Path, config: Config):
+    def __init__(self, run_dir: Path, config: Config, rows: list[dict[str, Any]] | None = None):
+        """`rows` are those already in metrics.jsonl (a resumed run); new rows append."""
         self.run_dir = run_dir
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = list(rows or [])
         (run_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
@@ -58,3 +63,33 @@ class Recorder:
         self._jsonl.close()
         write_csv(self.rows, self.run_dir / "metrics.csv")
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def truncate_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Make metrics.jsonl hold exactly `rows` (a checkpoint's history) before a resume.
+
+    Usually the file holds those rows and then some written after the checkpoint (or a
+    torn last line): it is cut after the last kept row, so nothing valid is rewritten.
+    If it does not start with those rows, it is rewritten from them."""
+    path = run_dir / "metrics.jsonl"
+    offset, kept = 0, 0
+    if path.is_file():
+        with open(path, "rb") as f:
+            for line in f:
+                if kept == len(rows) or not _same_row(line, rows[kept]):
+                    break
+                offset, kept = offset + len(line), kept + 1
+    if kept == len(rows):
+        with open(path, "ab") as f:
+            f.truncate(offset)
+        return
+    from fedhive.checkpoint import atomic_write
+
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _same_row(line: bytes, row: dict[str, Any]) -> bool:
+    try:
+        return line.endswith(b"\n") and json.loads(line) == json.loads(json.dumps(row))
+    except ValueError:
+        return False
