@@ -208,7 +208,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{p}: not valid YAML ({first})") from None
     if data is None:
-        return {}
+        raise UserError(f"{p}: the config file is empty (run without a config for the reference experiment)")
     if not isinstance(data, dict):
         raise UserError(f"{p}: the config must be a mapping of keys to values, got {type(data).__name__}")
     return data

@@ -31,8 +31,7 @@ class Experiment:
     def __init__(self, config: Config):
         self.config = config
         self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise UserError(f"device: {config.device} is not available on this machine")
+        check_device(self.device)
         self.dataset = build_dataset(config.data, config.seed)
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
         self.model.module.to(self.device)
@@ -188,6 +187,16 @@ class Experiment:
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
         }
+
+
+def check_device(device: torch.device) -> None:
+    """A UserError naming `device` if this machine does not have it."""
+    if device.type == "cuda":
+        ok = torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    else:
+        ok = device.type != "mps" or torch.backends.mps.is_available()
+    if not ok:
+        raise UserError(f"device: {device} is not available on this machine")
 
 
 def cohort_metrics(out: CohortResult, usable: torch.Tensor) -> dict[str, Any]:
