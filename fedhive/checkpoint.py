@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 from fedhive.config import CheckpointConfig, Config
 from fedhive.errors import FedhiveWarning, UserError
+from fedhive.recorder import atomic_write
 
 MAGIC = b"FHCKPT1\n"
 _DIGEST_LEN = 64  # hex SHA-256
@@ -56,25 +56,6 @@ def decode(blob: bytes, map_location: str | torch.device = "cpu") -> dict[str, A
     # The checksum matched, so a failure here is a state part saving a type that
     # weights_only cannot load: a bug to surface, not a corrupt file to skip.
     return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one:
-    temporary file in the same folder, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a folder; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

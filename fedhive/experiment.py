@@ -114,9 +114,11 @@ class Experiment:
             finally:
                 progress.close()
                 if recorder:
-                    # Also on an error or a second Ctrl-C: the state is that of the last
+                    # Also on an error or a second Ctrl-C: unless a round broke off after
+                    # changing the state (no row for it), the state is that of the last
                     # completed round, so the folder stays resumable.
-                    checkpointer.save(self)
+                    if len(self.history) == self.round:
+                        checkpointer.save(self)
                     self._close_folder(recorder, time.perf_counter() - t0)
         if stop.signum is not None and self.round < self.config.rounds:
             raise RunStopped(stop.signum, self.round, self.run_dir)
