@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fedhive.config import Config, load_config
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "resume_experiment": "fedhive.resume",
 }
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from fedhive.models.registry import build_model
     from fedhive.plots import plot_run
     from fedhive.recorder import read_metrics
+    from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
@@ -62,4 +64,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fedhive' has no attribute {name!r}")
 
 
-__all__ = ["Config", "UserError", "load_config", "run", "__version__", *_LAZY]
+__all__ = ["Config", "UserError", "RunError", "RunStopped", "FedhiveWarning", "load_config", "run", "__version__", *_LAZY]
