@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from fedhive.resume import resume_experiment
 
-    return _run(resume_experiment(args.run_dir, args.overrides, force=args.force), args.quiet)
+    return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
 
 
 def _run(exp, quiet: bool) -> int:
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Continue a run from its newest good checkpoint, to the configured rounds. "
                        "Overrides may extend it (rounds=200); other changes that alter results need --force.")
     p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. rounds=200")
+    p.add_argument("args", nargs="*", metavar="key=value", help="dotted overrides, e.g. rounds=200")
     p.add_argument("--force", action="store_true", help="resume even if the overrides change the results")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.set_defaults(func=cmd_resume)
@@ -134,14 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    # Overrides may come after options (`run --quiet rounds=5`): collect them too.
     args, extra = parser.parse_known_args(argv)
-    # Options may come between overrides (`resume runs/x -q rounds=200`): argparse leaves
-    # the overrides after an option unparsed, so they join the rest here.
-    rest = getattr(args, "args", getattr(args, "overrides", None))
-    if extra and (rest is None or any(e.startswith("-") for e in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
-        rest.extend(extra)
+        if not hasattr(args, "args") or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args.extend(extra)
     if args.command is None:
         parser.print_help()
         return 0

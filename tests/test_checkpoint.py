@@ -26,7 +26,7 @@ SMALL = ["data.clients=50", "data.batch_size=50", "data.batches.min=2", "data.ba
          "cohort.min=3", "cohort.max=5", "data.test_size=100"]
 
 
-def small_config(*overrides: str):
+def tiny_config(*overrides: str):
     return load_config(None, [*SMALL, *overrides])
 
 
@@ -85,17 +85,17 @@ def test_checkpointer_schedule():
 
 
 def test_config_hash_ignores_only_result_neutral_fields():
-    base = small_config()
-    neutral = small_config("rounds=7", "name=x", "output_dir=elsewhere", "checkpoint.every=1", "engine.fail_fast=true",
+    base = tiny_config()
+    neutral = tiny_config("rounds=7", "name=x", "output_dir=elsewhere", "checkpoint.every=1", "engine.fail_fast=true",
                            "faults.max_empty_rounds=2")
     assert config_hash(base) == config_hash(neutral)
-    changed = small_config("seed=4", "server.lr=0.5")
+    changed = tiny_config("seed=4", "server.lr=0.5")
     assert config_hash(base) != config_hash(changed)
     assert changed_fields(base, changed) == ["seed (0 -> 4)", "server.lr (1.0 -> 0.5)"]
 
 
 def test_state_dict_round_trip_restores_every_part(tmp_path):
-    config = small_config("client.name=local_sgd")
+    config = tiny_config("client.name=local_sgd")
     a = Experiment(config)
     for _ in range(3):
         a.history.append(a.step())
@@ -111,16 +111,16 @@ def test_state_dict_round_trip_restores_every_part(tmp_path):
 
 
 def test_a_checkpoint_of_another_server_chain_is_refused():
-    state = Experiment(small_config()).state_dict()
+    state = Experiment(tiny_config()).state_dict()
     with pytest.raises(UserError, match="server state does not fit the configured server chain"):
-        Experiment(small_config("server.optimizer=sgd")).load_state_dict(state)
+        Experiment(tiny_config("server.optimizer=sgd")).load_state_dict(state)
 
 
 def test_keyed_rng_needs_no_stream_state():
     """Round r's draws (cohort, client data, test set) are functions of (seed, r, client):
     an experiment restored at round 2, after the global RNG was disturbed and after other
     rounds were drawn out of order, continues exactly as the uninterrupted one."""
-    config = small_config()
+    config = tiny_config()
     a = Experiment(config)
     rows_a = [a.step() for _ in range(4)]
     b = Experiment(config)
