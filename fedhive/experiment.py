@@ -98,7 +98,7 @@ class Experiment:
             recorder = Recorder(self.run_dir, self.config, rows=self.history)
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.config.checkpoint)
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
-        t0 = time.perf_counter() - (self.history[-1]["wall_s"] if self.history else 0.0)
+        t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
         with GracefulStop() as stop:
             try:
                 while self.round < self.config.rounds and stop.signum is None:

@@ -6,7 +6,9 @@ import warnings
 from pathlib import Path
 
 from fedhive.checkpoint import changed_fields, config_hash, load_latest
-from fedhive.config import build_config, read_yaml
+from pydantic import ValidationError
+
+from fedhive.config import Config, build_config, read_yaml
 from fedhive.errors import FedhiveWarning, UserError
 from fedhive.experiment import Experiment
 from fedhive.recorder import truncate_metrics
@@ -37,10 +39,22 @@ def resume_experiment(run_dir: str | Path, overrides: list[str] | None = None, f
     return experiment
 
 
-def _check_config(state: dict, config, force: bool) -> None:
+def _check_config(state: dict, config: Config, force: bool) -> None:
     if state["config_hash"] == config_hash(config):
         return
-    changes = ", ".join(changed_fields(state["config"], config)) or "unknown fields"
+    old = _with_defaults(state["config"])
+    if config_hash(old) == config_hash(config):
+        return
+    changes = ", ".join(changed_fields(old, config)) or "unknown fields"
     if not force:
         raise UserError(f"resume would change the results: {changes}; pass --force to resume anyway")
     warnings.warn(f"resuming with changed fields (--force): {changes}", FedhiveWarning)
+
+
+def _with_defaults(saved: dict) -> Config | dict:
+    """A checkpoint's config read by this version: fields added since it was written take
+    their defaults (so a newer fedhive resumes an older run); as saved if it no longer fits."""
+    try:
+        return Config.model_validate(saved)
+    except ValidationError:
+        return saved

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fedhive.checkpoint import decode, list_checkpoints
+from fedhive.checkpoint import decode, list_checkpoints, save_checkpoint
 from fedhive.cli import main
 from fedhive.config import load_config
+from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.recorder import read_metrics
 from fedhive.resume import resume_experiment
@@ -181,6 +182,20 @@ def test_a_result_changing_override_is_refused_naming_the_fields(tmp_path, capsy
     assert main(["resume", str(run_dir), "rounds=6", "server.lr=0.5", "--force", "-q"]) == 0
     assert "resuming with changed fields (--force): server.lr (1.0 -> 0.5)" in capsys.readouterr().err
     assert len(read_metrics(run_dir)) == 6
+
+
+def test_a_checkpoint_from_before_a_field_existed_resumes(tmp_path):
+    run_dir = small_run(tmp_path, "rounds=4")
+    path = list_checkpoints(run_dir / "checkpoints")[-1][1]
+    state = decode(path.read_bytes())
+    del state["config"]["client"]["epochs"]  # as written before `client.epochs` was added
+    state["config_hash"] = "older"
+    save_checkpoint(path.parent, 4, state, keep=3)
+    assert resume_experiment(run_dir, ["rounds=5"]).round == 4
+    state["config"]["client"]["lr"] = 0.5  # a real change is still refused
+    save_checkpoint(path.parent, 4, state, keep=3)
+    with pytest.raises(UserError, match=r"client.lr \(0.5 -> 0.1\)"):
+        resume_experiment(run_dir, ["rounds=5"])
 
 
 def test_resume_errors_are_one_line(tmp_path, capsys):
