@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from fedhive.checkpoint import list_checkpoints
+from fedhive.client.state import ClientStateStore
+from fedhive.client.update import ClientResult
 from fedhive.config import load_config
 from fedhive.engines.sequential import ClientError
 from fedhive.errors import FedhiveWarning, RunError
@@ -110,3 +112,22 @@ def test_a_recovering_run_resets_the_empty_round_count():
         rows = exp.run(save=False)
     assert [r["samples"] > 0 for r in rows] == [False, True] * 3
     assert exp.empty_rounds == 0
+
+
+@pytest.mark.parametrize("fault", [boom, nan_attack])
+def test_a_dropped_client_keeps_its_state(fault):
+    """Per-client state (SCAFFOLD variates, error-feedback residuals) of a dropped client
+    is not overwritten; the others' states advance."""
+    exp = experiment()
+
+    def counting(params, data, state, key):
+        result = ClientResult(torch.zeros_like(params), data.mask.sum(), {"n": state["n"] + 1}, {"loss": torch.tensor(0.5)})
+        return fault(result) if int(key) % 2 else result
+
+    exp.algorithm = exp.algorithm._replace(client_update=counting)
+    exp.client_states = ClientStateStore(lambda p: {"n": torch.zeros(())}, exp.params)
+    ids = exp.sampler(0).tolist()
+    with pytest.warns(FedhiveWarning) if fault is boom else contextlib.nullcontext():
+        row = exp.step()
+    assert row["dropped"] == sum(c % 2 for c in ids)
+    assert {c: int(s["n"]) for c, s in exp.client_states.states.items()} == {c: 1 - c % 2 for c in ids}
