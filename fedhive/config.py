@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -22,9 +22,10 @@ class Section(BaseModel):
     def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         # pydantic's lax mode reads `true` as 1; and ints must fit the int64 that torch uses.
         annotation = cls.model_fields[info.field_name].annotation
-        if annotation in (int, float) and isinstance(value, bool):
+        types = set(get_args(annotation)) or {annotation}  # `int | None` counts as int
+        if types & {int, float} and bool not in types and isinstance(value, bool):
             raise ValueError("Input should be a number, not a boolean")
-        if annotation is int and isinstance(value, int) and not -(2**63) <= value < 2**63:
+        if int in types and isinstance(value, int) and not -(2**63) <= value < 2**63:
             raise ValueError("Input should fit in a 64-bit integer")
         return value
 
@@ -91,9 +92,13 @@ class ServerConfig(Section):
 
 
 class EngineConfig(Section):
-    """Which engine runs the client updates."""
+    """Which engine runs the client updates, and how the vectorized one chunks the cohort."""
 
-    name: Literal["sequential"] = "sequential"
+    name: Literal["vectorized", "sequential"] = "vectorized"
+    chunk_size: int | None = Field(None, ge=1, description="clients per vectorized call; default: from max_memory_mb")
+    max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
+    fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
+    compile: bool = Field(False, description="torch.compile the per-chunk computation")
     fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
 
 

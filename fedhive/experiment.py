@@ -21,7 +21,7 @@ from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import UniformCohort
-from fedhive.server.chain import RoundContext
+from fedhive.server.chain import ReducedUpdates, RoundContext
 from fedhive.stopping import GracefulStop
 
 
@@ -54,9 +54,10 @@ class Experiment:
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
-        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
+        server = self.algorithm.server
+        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states, server.linear)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
-        usable = torch.isfinite(out.updates).all(dim=1)
+        usable = usable_clients(out.updates)
         if usable.any() and self._server_step(out.updates, ctx):
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
             self.empty_rounds = 0
@@ -199,6 +200,14 @@ def check_device(device: torch.device) -> None:
         ok = device.type != "mps" or torch.backends.mps.is_available()
     if not ok:
         raise UserError(f"device: {device} is not available on this machine")
+
+
+def usable_clients(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
+    """`[K]` bools: the clients whose update is finite, whether the engine returned the
+    `[K, P]` rows or their linear reduction."""
+    if isinstance(updates, ReducedUpdates):
+        return updates.finite
+    return torch.isfinite(updates).all(dim=1)
 
 
 def cohort_metrics(out: CohortResult, usable: torch.Tensor) -> dict[str, Any]:

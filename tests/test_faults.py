@@ -47,10 +47,11 @@ def inf_attack(result):
     return result._replace(update=torch.full_like(result.update, float("inf")))
 
 
+@pytest.mark.parametrize("engine", ["sequential", "vectorized"])
 @pytest.mark.parametrize("fault", [boom, nan_attack, inf_attack])
-def test_bad_clients_are_dropped_counted_and_never_reach_the_model(fault):
-    clean = experiment()
-    exp = experiment(fault=fault, bad=lambda cid: cid % 3 == 0)
+def test_bad_clients_are_dropped_counted_and_never_reach_the_model(fault, engine):
+    clean = experiment(f"engine.name={engine}")
+    exp = experiment(f"engine.name={engine}", fault=fault, bad=lambda cid: cid % 3 == 0)
     ids = exp.sampler(0).tolist()
     bad = [c for c in ids if c % 3 == 0]
     assert 0 < len(bad) < len(ids)
@@ -63,14 +64,21 @@ def test_bad_clients_are_dropped_counted_and_never_reach_the_model(fault):
     good = [c for c in ids if c % 3 != 0]
     clean.sampler = lambda r: torch.tensor(good)
     clean_row = clean.step()
-    assert torch.equal(exp.params, clean.params)
-    assert row["samples"] == clean_row["samples"] and row["train_loss"] == clean_row["train_loss"]
+    if engine == "sequential":
+        assert torch.equal(exp.params, clean.params)
+    else:  # the chunk with a failure is rerun client by client: other rounding than one fused pass
+        torch.testing.assert_close(exp.params, clean.params, rtol=1e-6, atol=1e-7)
+    assert row["samples"] == clean_row["samples"]
+    assert row["train_loss"] == pytest.approx(clean_row["train_loss"], rel=1e-6)
 
 
 def test_fail_fast_reraises_naming_round_and_client():
-    exp = experiment("engine.fail_fast=true", fault=boom, bad=lambda cid: True)
+    exp = experiment("engine.name=sequential", "engine.fail_fast=true", fault=boom, bad=lambda cid: True)
     first = exp.sampler(0).tolist()[0]
     with pytest.raises(ClientError, match=f"round 1, client {first}: client update failed: boom"):
+        exp.step()
+    exp = experiment("engine.name=vectorized", "engine.fail_fast=true", fault=boom, bad=lambda cid: True)
+    with pytest.raises(ClientError, match=r"round 1, clients \d+\.\.\d+: client update failed"):
         exp.step()
 
 

@@ -29,8 +29,13 @@ TIMING = ("round_s", "wall_s")
 # One row per algorithm whose resume must be bit-exact: (id, overrides). Add a row per
 # algorithm with state (server momentum, SCAFFOLD, DP with adaptive clipping, compression
 # with error feedback) as it lands.
+# The reference experiment's sizes (they override SMALL): with them the vectorized
+# engine's derived chunking changes its float sums, so it must survive a resume too.
+REFERENCE = ["data.clients=1000", "data.batch_size=1000", "data.batches.min=5", "data.batches.max=9",
+             "data.test_size=1000", "cohort.min=20", "cohort.max=29"]
 ALGORITHMS = [
-    ("fedsgd_adam", []),  # the reference experiment's algorithm, on smaller data
+    ("reference", REFERENCE),
+    ("fedsgd_adam_sequential", ["engine.name=sequential"]),
     ("fedavg_sgd", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean"]),
 ]
 
