@@ -163,17 +163,18 @@ class Experiment:
             "config_hash": config_hash(self.config),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a `state_dict()`; its state must fit this experiment's server chain and parts."""
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Restore a `state_dict()`; its state must fit this experiment's server chain and,
+        if `strict`, its stateful parts (otherwise the parts both have are restored)."""
         leaves, spec = tree_flatten(self.server_state)
         if state["server_state_spec"] != str(spec) or len(state["server_state"]) != len(leaves):
             raise UserError("checkpoint: its server state does not fit the configured server chain")
         parts = self.stateful_parts()
-        if set(parts) != set(state["parts"]):
+        if strict and set(parts) != set(state["parts"]):
             raise UserError(f"checkpoint: it holds state for {sorted(state['parts'])}, the experiment has {sorted(parts)}")
         self.server_state = tree_unflatten(list(state["server_state"]), spec)
-        for name, part in parts.items():
-            part.load_state_dict(state["parts"][name])
+        for name in parts.keys() & state["parts"].keys():
+            parts[name].load_state_dict(state["parts"][name])
         self.params = state["params"].to(self.device)
         self.round, self.empty_rounds = state["round"], state["empty_rounds"]
         self.history = list(state["history"])

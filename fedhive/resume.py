@@ -33,7 +33,7 @@ def resume_experiment(run_dir: str | Path, overrides: list[str] | None = None, f
         _check_config(state, config, force)
         if config.rounds < state["round"]:
             raise UserError(f"rounds: {config.rounds} is less than the {state['round']} rounds already run")
-        experiment.load_state_dict(state)
+        experiment.load_state_dict(state, strict=not force)
     truncate_metrics(run_dir, experiment.history)
     experiment.run_dir = run_dir
     return experiment

@@ -184,8 +184,9 @@ def test_a_result_changing_override_is_refused_naming_the_fields(tmp_path, capsy
                    "pass --force to resume anyway\n")
     assert (run_dir / "metrics.jsonl").read_bytes() == before
 
-    assert main(["resume", str(run_dir), "rounds=6", "server.lr=0.5", "--force", "-q"]) == 0
-    assert "resuming with changed fields (--force): server.lr (1.0 -> 0.5)" in capsys.readouterr().err
+    assert main(["resume", str(run_dir), "rounds=6", "server.lr=0.5", "engine.name=sequential", "--force", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming with changed fields (--force): engine.name ('vectorized' -> 'sequential'), server.lr" in err
     assert len(read_metrics(run_dir)) == 6
 
 
