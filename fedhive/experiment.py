@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from pathlib import Path
@@ -158,7 +159,8 @@ class Experiment:
             "server_state_spec": str(spec),
             "parts": {name: part.state_dict() for name, part in self.stateful_parts().items()},
             "empty_rounds": self.empty_rounds,
-            "history": list(self.history),
+            # As JSON, like metrics.jsonl: any row the recorder can write loads back.
+            "history": json.dumps(self.history),
             "config": self.config.model_dump(mode="json"),
             "config_hash": config_hash(self.config),
         }
@@ -177,7 +179,7 @@ class Experiment:
             parts[name].load_state_dict(state["parts"][name])
         self.params = state["params"].to(self.device)
         self.round, self.empty_rounds = state["round"], state["empty_rounds"]
-        self.history = list(state["history"])
+        self.history = json.loads(state["history"])
 
     def summary(self, loop_s: float) -> dict[str, Any]:
         evals = [r for r in self.history if r.get("test_accuracy") is not None]
