@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {e.run_dir}" if e.run_dir else ""
         print(f"fedhive: stopped after round {e.round}; resume with: fedhive resume{where}", file=sys.stderr)
         return 128 + e.signum
+    except KeyboardInterrupt:  # a second Ctrl-C: the last completed round is checkpointed
+        print("fedhive: interrupted", file=sys.stderr)
+        return 130
 
 
 _default_showwarning = warnings.showwarning
