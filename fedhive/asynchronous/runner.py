@@ -12,6 +12,7 @@ data and its key, so when it is computed does not change it.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from fedhive.asynchronous.events import ARRIVE, LOST, START, EventQueue
 from fedhive.asynchronous.staleness import example_weight, staleness_weight
 from fedhive.asynchronous.tasks import CandidateStream, Task, train_tasks
 from fedhive.config import SystemConfig
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, UserError
 from fedhive.server.chain import RoundContext
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import keyed_uniform
@@ -148,8 +149,14 @@ class AsyncRunner:
         updates = rows["update"] * scale.unsqueeze(1)
         weights = example_weight(self.cfg, samples)
         ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed)
-        step, exp.server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
-        exp.params = exp.params + (self.cfg.mixing_rate * step if self.cfg.mixing_rate != 1 else step)
+        step, server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
+        params = exp.params + (self.cfg.mixing_rate * step if self.cfg.mixing_rate != 1 else step)
+        if torch.isfinite(params).all():  # a non-finite step is skipped, as in a sync round
+            exp.params, exp.server_state, exp.empty_rounds = params, server_state, 0
+        else:
+            exp.empty_rounds += 1
+            warnings.warn(f"server step {self.version + 1}: the step was not finite; skipped, model unchanged",
+                          FedhiveWarning)
         self.version += 1
         exp.round = self.version
         self.ring[self.version] = exp.params

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fedhive.config import load_config
+from fedhive.errors import FedhiveWarning
 from fedhive.experiment import Experiment
 from fedhive.system.budget import step_samples
 
@@ -91,7 +92,8 @@ def test_min_completion_skips_the_server_step(tmp_path):
                                              "round.deadline=1.1", "round.min_completion=3", "rounds=1"])
     exp = Experiment(cfg)
     before = exp.params.clone()
-    row = exp.step()
+    with pytest.warns(FedhiveWarning, match="fewer than round.min_completion"):
+        row = exp.step()
     assert row["skipped_step"] == 1 and row["clients"] == 0
     assert torch.equal(exp.params, before)
 
