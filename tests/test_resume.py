@@ -37,6 +37,12 @@ ALGORITHMS = [
     ("reference", REFERENCE),
     ("fedsgd_adam_sequential", ["engine.name=sequential"]),
     ("fedavg_sgd", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean"]),
+    ("system_sync", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean",
+                     "system.speed.dist=lognormal", "system.speed.sigma=1.0", "round.deadline=0.1",
+                     "round.straggler_policy=partial", "round.overcommit=1.5", "system.dropout=0.1"]),
+    ("async_fedbuff", ["mode=async", "client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean",
+                       "system.speed.dist=lognormal", "asynchronous.concurrency=6", "asynchronous.buffer_size=3",
+                       "asynchronous.staleness=polynomial"]),
 ]
 
 
@@ -69,6 +75,8 @@ def _flat(tree, prefix=""):
     """A nested dict of tensors as {path: list of values}, for exact comparison."""
     if isinstance(tree, dict):
         return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}/{key}").items()}
+    if isinstance(tree, (list, tuple)):  # e.g. an asynchronous run's event queue and buffer
+        return {k: v for i, sub in enumerate(tree) for k, v in _flat(sub, f"{prefix}/{i}").items()}
     return {prefix: tree.tolist() if isinstance(tree, torch.Tensor) else tree}
 
 
