@@ -29,7 +29,7 @@ class Experiment:
         self.dataset = build_dataset(config.data, config.seed)
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
         self.model.module.to(self.device)
-        self.algorithm = build_algorithm(config, self.model)
+        self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         self.engine = build_engine(config.engine)
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
@@ -44,9 +44,11 @@ class Experiment:
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
+        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
         out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
         self.client_states.scatter(ids, out.states)
-        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
+        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
+                           client_states=out.states)
         step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
         self.params = self.params + step
         self.round += 1
