@@ -94,7 +94,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     table = Table(title=f"fedhive compare (target accuracy {args.target})")
     for col in COLUMNS:
-        table.add_column(col.replace("_", " "), justify="left" if col == "run" else "right")
+        table.add_column(col.replace("_", " "), justify="left" if col == "run" else "right", no_wrap=col == "run")
     for row in rows:
         table.add_row(*(format_cell(row[c]) for c in COLUMNS))
     console = Console()
