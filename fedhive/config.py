@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from fedhive.chain_config import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
 from fedhive.errors import UserError
 from fedhive.presets import PRESETS, apply_preset
 
@@ -74,92 +74,8 @@ class ClientConfig(Section):
     mu: float = Field(0.01, ge=0, description="FedProx proximal weight (proximal)")
 
 
-# --- Server chain: the `server` section is a mapping (clip -> aggregate -> optimizer) or a
-# list of transforms. Each transform spec names its chain stage; the list must read
-# client-stage transforms, then exactly one aggregate, then server-stage transforms.
-
-AGGREGATES = ("sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum")
-OPTIMIZERS = ("sgd", "momentum", "adam", "yogi", "adagrad")
-
-
-class _Spec(Section):
-    stage: ClassVar[str] = "aggregate"
-
-
-class SumSpec(_Spec):
-    name: Literal["sum"]
-
-
-class MeanSpec(_Spec):
-    name: Literal["mean"]
-
-
-class WeightedMeanSpec(_Spec):
-    name: Literal["weighted_mean"]
-
-
-class MedianSpec(_Spec):
-    name: Literal["median"]
-
-
-class TrimmedMeanSpec(_Spec):
-    name: Literal["trimmed_mean"]
-    beta: float = Field(0.1, ge=0, lt=0.5, description="fraction trimmed from each end")
-
-
-class KrumSpec(_Spec):
-    name: Literal["krum"]
-    f: int = Field(1, ge=0, description="number of Byzantine clients tolerated")
-
-
-class MultiKrumSpec(_Spec):
-    name: Literal["multi_krum"]
-    f: int = Field(1, ge=0, description="number of Byzantine clients tolerated")
-    m: int | None = Field(None, ge=1, description="updates averaged (default K - f)")
-
-
-class NormBoundSpec(_Spec):
-    stage: ClassVar[str] = "client"
-    name: Literal["norm_bound"]
-    max_norm: float = Field(gt=0)
-
-
-class SgdSpec(_Spec):
-    stage: ClassVar[str] = "server"
-    name: Literal["sgd"]
-    lr: float = Field(1.0, gt=0)
-
-
-class MomentumSpec(SgdSpec):
-    name: Literal["momentum"]
-    momentum: float = Field(0.9, ge=0, lt=1)
-
-
-class AdamSpec(SgdSpec):
-    name: Literal["adam"]
-    b1: float = Field(0.9, ge=0, lt=1)
-    b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
-    bias_correction: bool = True
-
-
-class YogiSpec(AdamSpec):
-    name: Literal["yogi"]
-    bias_correction: bool = False
-
-
-class AdagradSpec(SgdSpec):
-    name: Literal["adagrad"]
-    b1: float = Field(0.0, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
-
-
-TransformSpec = Annotated[
-    Union[SumSpec, MeanSpec, WeightedMeanSpec, MedianSpec, TrimmedMeanSpec, KrumSpec, MultiKrumSpec,
-          NormBoundSpec, SgdSpec, MomentumSpec, AdamSpec, YogiSpec, AdagradSpec],
-    Field(discriminator="name"),
-]
-_SPECS = {get_args(c.model_fields["name"].annotation)[0]: c for c in get_args(get_args(TransformSpec)[0])}
+# --- Server chain: the `server` section is a mapping (norm bound -> aggregate -> optimizer,
+# below) or a list of transform specs (fedhive/chain_config.py).
 
 
 class ServerConfig(Section):
@@ -183,20 +99,10 @@ class ServerConfig(Section):
         """The same chain as a list of transform specs."""
         names = (["norm_bound"] if self.max_norm is not None else []) + [self.aggregate, self.optimizer]
         values = {k: v for k, v in self.model_dump().items() if v is not None}
-        return [_SPECS[n].model_validate({"name": n, **{k: values[k] for k in _SPECS[n].model_fields
+        return [SPECS[n].model_validate({"name": n, **{k: values[k] for k in SPECS[n].model_fields
                                                           if k in values}}) for n in names]
 
 
-def _check_chain(specs: list[Any]) -> list[Any]:
-    ranks = [("client", "aggregate", "server").index(s.stage) for s in specs]
-    if sum(s.stage == "aggregate" for s in specs) != 1:
-        raise ValueError(f"needs exactly one aggregate ({', '.join(AGGREGATES)})")
-    if ranks != sorted(ranks):
-        raise ValueError("order must be client-stage transforms (norm_bound), the aggregate, then server transforms")
-    return specs
-
-
-ServerChain = Annotated[list[TransformSpec], AfterValidator(_check_chain)]
 # `server` is a mapping or a list; the tags only route validation and are left out of error paths.
 _SERVER_FORMS = {"server_mapping", "server_list"}
 Server = Annotated[

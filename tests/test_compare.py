@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 
-from fedhive.compare import table_row, Run
+from fedhive.compare import Run, table_row
 
 
 def test_table_row_final_best_and_rounds_to_target():
@@ -16,18 +17,26 @@ def test_table_row_final_best_and_rounds_to_target():
     assert table_row(Run("a", rows, {"loop_s": 9.0}), target=0.95)["wall_s"] == 9.0
 
 
+def _write_run(run_dir, accuracies, loop_s):
+    run_dir.mkdir(parents=True)
+    rows = [{"round": i + 1, "test_accuracy": a, "test_loss": 1 - a} for i, a in enumerate(accuracies)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run_dir / "summary.json").write_text(json.dumps({"loop_s": loop_s}))
+
+
 def test_compare_cli_writes_png_csv_and_md(cli, tmp_path):
-    for name, alg in (("a", "fedsgd"), ("b", "fedavg")):
-        res = cli("run", f"algorithm={alg}", "rounds=3", "cohort.min=3", "cohort.max=4", "data.batch_size=50",
-                  f"name={name}", "--quiet")
-        assert res.returncode == 0, res.stderr
-    res = cli("compare", "runs/a", "runs/b", "-o", "out/cmp.png", "--target", "0.5")
+    _write_run(tmp_path / "runs/a", [0.5, 0.7, 0.8], 1.5)
+    _write_run(tmp_path / "runs/b", [0.6, 0.9, 0.85], 2.0)
+    res = cli("compare", "runs/a", "runs/b", "-o", "out/cmp.png", "--target", "0.75")
     assert res.returncode == 0, res.stderr
     assert "final accuracy" in res.stdout and "rounds to target" in res.stdout
     assert (tmp_path / "out/cmp.png").stat().st_size > 1000
     table = list(csv.DictReader(open(tmp_path / "out/cmp.csv")))
-    assert [r["run"] for r in table] == ["a", "b"] and table[0]["rounds_to_target"] == "1"
-    assert (tmp_path / "out/cmp.md").read_text().startswith("| run | final_accuracy")
+    assert [(r["run"], r["final_accuracy"], r["best_accuracy"], r["rounds_to_target"], r["wall_s"]) for r in table] == [
+        ("a", "0.8", "0.8", "3", "1.5"), ("b", "0.85", "0.9", "2", "2.0")]
+    md = (tmp_path / "out/cmp.md").read_text().splitlines()
+    assert md[0] == "| run | final_accuracy | best_accuracy | rounds_to_target | wall_s |"
+    assert md[2] == "| a | 0.8000 | 0.8000 | 3 | 1.5000 |"
 
 
 def test_compare_errors_exit_2(cli):

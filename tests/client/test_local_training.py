@@ -129,6 +129,18 @@ def test_fednova_normalizes_unequal_steps():
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
 
+def test_fednova_with_momentum_normalizes_by_the_momentum_step_sum():
+    """|a_i|_1 = sum_{k=1..tau} (1 - rho^k) / (1 - rho) for SGD with momentum rho."""
+    task, model = _setup(batch_size=50)
+    p, data = model.initial_params(), _client(task)
+    tau, rho = data.x.shape[0], 0.5
+    norm = sum((1 - rho**k) / (1 - rho) for k in range(1, tau + 1))
+    result = fednova_update(model, lr=0.5, momentum=rho)(p, data, {}, 0)
+    torch.testing.assert_close(float(result.state["steps"]), norm)
+    delta = local_sgd_update(model, lr=0.5, momentum=rho)(p, data, {}, 0).update
+    torch.testing.assert_close(result.update, delta / norm)
+
+
 def test_scaffold_control_variates_match_the_formulas_after_two_rounds(tmp_path):
     """Option II by hand: y <- y - lr (g(y) - c_i + c); c_i+ = c_i - c + (x - y)/(K lr);
     c <- c + sum(c_i+ - c_i)/N; x <- x - lr_g mean(x - y). 3 clients, 2 sampled a round."""
