@@ -3,7 +3,8 @@
 Coordinate-wise median and trimmed mean (Yin et al. 2018), Krum and multi-Krum
 (Blanchard et al. 2017), and norm bounding (Sun et al. 2019). Each aggregate first drops
 non-finite rows (counted as `dropped`), then works on the `[K, P]` matrix with tensor
-operations only: pairwise distances come from one `torch.cdist`.
+operations only: pairwise distances come from one `torch.cdist`. They treat clients
+equally (sample counts do not weight them), as in the papers.
 """
 
 from __future__ import annotations
