@@ -55,3 +55,17 @@ def test_each_attack_sends_what_it_says(client):
     flipped = data._replace(y=(1 - data.y) * data.mask)
     torch.testing.assert_close(_run(model, p, data, "label_flip", True),
                                local_sgd_update(model, lr=0.5)(p, flipped, {}, 0).update)
+
+
+@pytest.mark.parametrize("name", ["sign_flip", "scale", "gaussian", "label_flip", "nan"])
+def test_attacked_runs_agree_across_engines(name):
+    from fedhive.config import load_config
+    from fedhive.experiment import Experiment
+
+    base = ["rounds=2", "algorithm=fedavg", "cohort.min=6", "cohort.max=8", "data.batch_size=50",
+            "server.aggregate=median", f"attack={{name: {name}, fraction: 0.3}}"]
+    runs = [Experiment(load_config(None, [*base, f"engine.name={e}"])).run(quiet=True, save=False)
+            for e in ("sequential", "vectorized")]
+    for a, b in zip(*runs):
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-5)
+        assert a["dropped"] == b["dropped"] == (2 if name == "nan" else 0)
