@@ -19,6 +19,8 @@ EPILOG = """examples:
   fedhive resume runs/<name>                    continue a stopped or killed run
   fedhive resume runs/<name> rounds=200         extend a finished run
   fedhive plot runs/<name>                      redraw a run's plots
+  fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
+  fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
 """
 
 
@@ -95,6 +97,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fedhive.compare import COLUMNS, compare, format_cell
+
+    rows, paths = compare(args.run_dirs, args.output, args.target)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"fedhive compare (target accuracy {args.target})")
+    for col in COLUMNS:
+        table.add_column(col.replace("_", " "), justify="left" if col == "run" else "right", no_wrap=col == "run")
+    for row in rows:
+        table.add_row(*(format_cell(row[c]) for c in COLUMNS))
+    console = Console()
+    console.print(table)
+    for path in paths:
+        console.print(str(path))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedhive",
@@ -129,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Redraw plots/loss.png and plots/accuracy.png from a run's metrics.")
     p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("compare", help="compare runs: shared-axes curves and a table",
+                       description="Draw the runs' accuracy and loss curves on shared axes into one PNG, print a "
+                                   "table (final/best accuracy, rounds to a target, wall time) and write it as "
+                                   "CSV and Markdown next to the PNG.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
+    p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
+    p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

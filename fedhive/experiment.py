@@ -38,7 +38,7 @@ class Experiment:
         self.dataset = build_dataset(config.data, config.seed)
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
         self.model.module.to(self.device)
-        self.algorithm = build_algorithm(config, self.model)
+        self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         self.engine = build_engine(config.engine)
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
@@ -69,9 +69,11 @@ class Experiment:
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
+        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, server.linear)
-        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
+        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
+                           client_states=out.states)
         usable = usable_clients(out.updates)
         if plan.step and usable.any() and self._server_step(out.updates, ctx):
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))

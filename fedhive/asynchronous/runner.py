@@ -45,6 +45,7 @@ class AsyncRunner:
         self.tasks: dict[int, Task] = {}
         self.busy: set[int] = set()
         self.untrained: list[int] = []
+        self.inputs: dict[int, dict[str, torch.Tensor]] = {}  # of untrained tasks
         self.results: dict[int, dict[str, torch.Tensor]] = {}
         self.buffer: list[tuple[int, int, dict[str, torch.Tensor]]] = []  # (task, staleness, result)
         self.ring = {0: exp.params}
@@ -91,6 +92,10 @@ class AsyncRunner:
         if self.devices.drops_out(client, draw) or offline < end:
             self.queue.push(min(end, offline), LOST, client, task_id)
             return
+        # Per-round client inputs (an attack's choice of clients...) as of the start version.
+        inputs = self.exp.algorithm.round_inputs(draw, [client], self.exp.params, self.exp.server_state)
+        if inputs:
+            self.inputs[task_id] = inputs
         self.untrained.append(task_id)
         self.queue.push(end, ARRIVE, client, task_id)
 
@@ -121,7 +126,8 @@ class AsyncRunner:
             return
         ids = self.untrained
         tasks = [self.tasks[i] for i in ids]
-        out = train_tasks(self.exp, self.stream, tasks, self.ring, self.cfg.stacked, self.cfg.chunk_size)
+        inputs = [self.inputs.pop(i, {}) for i in ids]
+        out = train_tasks(self.exp, self.stream, tasks, inputs, self.ring, self.cfg.stacked, self.cfg.chunk_size)
         # Rows stay in the batch's tensors until the server step gathers them: indexing
         # thousands of rows one by one costs more than training a small model.
         batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"]}

@@ -73,13 +73,16 @@ class CandidateStream:
         self.pos = state["pos"]
 
 
-def train_tasks(exp, stream: CandidateStream, tasks: list[Task], ring: dict[int, torch.Tensor], stacked: bool,
-                chunk: int) -> CohortResult:
+def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[dict[str, torch.Tensor]],
+                ring: dict[int, torch.Tensor], stacked: bool, chunk: int) -> CohortResult:
     """Run the client update for `tasks` (any mix of versions and draws); rows in task order.
-    `stacked` runs them all in one chunked vmap; otherwise the experiment's engine runs
-    each (version, draw) group, as a sync round would."""
+    `inputs` are the algorithm's per-round client inputs taken at each start. `stacked`
+    runs them all in one chunked vmap; otherwise the experiment's engine runs each
+    (version, draw) group, as a sync round would."""
     ids = [t.client for t in tasks]
     states = exp.client_states.gather(ids)
+    if any(inputs):  # the algorithm's per-round inputs, taken when each client started
+        states.update({k: torch.cat([x[k] for x in inputs]) for k in inputs[0]})
     update = exp.algorithm.client_update
     if stacked:
         draws = sorted({t.draw for t in tasks})
