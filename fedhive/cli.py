@@ -21,6 +21,7 @@ EPILOG = """examples:
   fedhive plot runs/<name>                      redraw a run's plots
   fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
   fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
+  fedhive compare runs/a runs/b --x sim_time    the same curves against simulated time
 """
 
 
@@ -100,7 +101,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from fedhive.compare import COLUMNS, compare, format_cell
 
-    rows, paths = compare(args.run_dirs, args.output, args.target)
+    rows, paths = compare(args.run_dirs, args.output, args.target, args.x)
     from rich.console import Console
     from rich.table import Table
 
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "CSV and Markdown next to the PNG.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
     p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
+    p.add_argument("--x", default="round", choices=["round", "sim_time", "wall_s"],
+                   help="the curves' x axis: round (default), simulated time or wall time")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
     return parser

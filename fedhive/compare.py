@@ -44,8 +44,12 @@ def table_row(run: Run, target: float) -> dict[str, Any]:
     }
 
 
-def plot_runs(runs: list[Run], out: Path) -> Path:
-    """Test accuracy and loss against round, one line per run, shared axes, one PNG."""
+X_AXES = {"round": "round", "sim_time": "simulated time (s)", "wall_s": "wall time (s)"}
+
+
+def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
+    """Test accuracy and loss against `x` (a column in X_AXES), one line per run, shared
+    axes, one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,11 +58,11 @@ def plot_runs(runs: list[Run], out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     for run in runs:
         for ax, col in zip(axes, ("test_accuracy", "test_loss")):
-            pts = [(r["round"], r[col]) for r in run.rows if r.get(col) is not None]
+            pts = [(r[x], r[col]) for r in run.rows if r.get(col) is not None and r.get(x) is not None]
             if pts:
                 ax.plot(*zip(*pts), label=run.name)
     for ax, label in zip(axes, ("test accuracy", "test loss")):
-        ax.set_xlabel("round")
+        ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
@@ -87,15 +91,20 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     return [csv_path, md_path]
 
 
-def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Plot the runs into `out` (a .png path), write the table beside it; returns the table
-    rows and the written paths."""
+def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9,
+            x: str = "round") -> tuple[list[dict[str, Any]], list[Path]]:
+    """Plot the runs into `out` (a .png path) against `x`, write the table beside it;
+    returns the table rows and the written paths."""
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise UserError(f"compare: the output must be a .png path, got {out}")
+    if x not in X_AXES:
+        raise UserError(f"compare: --x must be one of {', '.join(X_AXES)}, got {x!r}")
     runs = [load_run(d) for d in run_dirs]
+    if x == "sim_time" and not all(any(r.get("sim_time") is not None for r in run.rows) for run in runs):
+        raise UserError("compare: --x sim_time needs runs with a simulated clock (a system: or mode: async)")
     names = [r.name for r in runs]
     if len(set(names)) != len(names):  # same folder name under different parents
         runs = [r._replace(name=str(Path(d))) for r, d in zip(runs, run_dirs)]
     rows = [table_row(r, target) for r in runs]
-    return rows, [plot_runs(runs, out), *write_table(rows, out)]
+    return rows, [plot_runs(runs, out, x), *write_table(rows, out)]

@@ -184,3 +184,19 @@ def test_clients_going_offline_mid_task_are_lost_and_the_rest_get_their_own_data
     got = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, plan.clients, {})
     want = exp.engine.run(exp.algorithm.client_update, exp.params, exp.dataset, 0, plan.clients, {})
     assert torch.equal(got.updates, want.updates)
+
+
+def test_compare_draws_curves_against_simulated_time(tmp_path, cli):
+    base = SMALL + ["rounds=2", f"output_dir={tmp_path}", "system.speed.dist=lognormal"]
+    dirs = []
+    for name in ("a", "b"):
+        exp = Experiment(load_config(None, base + [f"name={name}"]))
+        exp.run()
+        dirs.append(str(exp.run_dir))
+    res = cli("compare", *dirs, "-o", str(tmp_path / "cmp.png"), "--x", "sim_time")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "cmp.png").stat().st_size > 0
+    plain = Experiment(load_config(None, SMALL + ["rounds=1", f"output_dir={tmp_path}", "name=plain"]))
+    plain.run()
+    res = cli("compare", dirs[0], str(plain.run_dir), "-o", str(tmp_path / "c2.png"), "--x", "sim_time")
+    assert res.returncode == 2 and "--x sim_time needs runs with a simulated clock" in res.stderr
