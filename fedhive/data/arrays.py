@@ -12,6 +12,7 @@ from fedhive import rng
 from fedhive.config import PartitionConfig, format_validation_error
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.data.partition import Partition, partition
+from fedhive.data.partition import describe as describe_partition
 from fedhive.errors import UserError
 
 
@@ -67,7 +68,7 @@ def federate(data: ArrayData, partition_config: PartitionConfig, clients: int, s
     if data.x_test is not None:
         test = (torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)),
                 torch.as_tensor(np.asarray(data.y_test, dtype=np.int64)))
-    info = {"source": data.name, "partition": partition_config.model_dump(mode="json"),
+    info = {"source": data.name, "partition": describe_partition(partition_config),
             "partition_seed": seed, "client_test_fraction": client_test_fraction}
     return FederatedDataset(_pack(x, y, train), data.num_classes, client_test, test, batch_size, seed,
                             data.name, info)

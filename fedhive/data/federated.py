@@ -28,6 +28,9 @@ class ClientData(Protocol):
     def client_test_split(self) -> "Packed | None":
         """Every client's own test samples, or None when clients have none."""
 
+    def label_counts(self) -> torch.Tensor | None:
+        """`[C, num_classes]` training labels per client, or None when data is drawn fresh."""
+
 
 class Packed(NamedTuple):
     """Samples grouped by client: client i owns rows `offsets[i]:offsets[i + 1]` of x and y."""

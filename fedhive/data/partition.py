@@ -15,6 +15,14 @@ from fedhive.config import PartitionConfig
 from fedhive.errors import UserError
 
 MAX_DIRICHLET_TRIES = 1000
+# The config fields each partitioner reads (for reports and dataset headers).
+PARAMETERS = {"iid": (), "dirichlet": ("alpha", "min_size"), "shards": ("shards_per_client",),
+              "quantity_skew": ("sizes", "sigma", "exponent", "min_size"), "natural": ()}
+
+
+def describe(config: PartitionConfig) -> dict:
+    """The partitioner's name and only the parameters it uses."""
+    return {"name": config.name, **{k: getattr(config, k) for k in PARAMETERS[config.name]}}
 
 
 class Partition(NamedTuple):

@@ -61,6 +61,10 @@ class ReferenceTask:
         """Clients of the reference task hold no fixed data, hence no test split of their own."""
         return None
 
+    def label_counts(self) -> None:
+        """No fixed per-client labels either: each round's data is fresh."""
+        return None
+
 
 def leaf_synthetic(config: SyntheticConfig, devices: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Synthetic(alpha, beta) of Li et al. 2020 (FedProx, Section 5.1), as LEAF generates it.
