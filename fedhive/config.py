@@ -37,9 +37,9 @@ MODELS = ("reference", "logistic", "mlp", "cnn")
 class PartitionConfig(Section):
     """How a dataset's samples are split among clients (fedhive/data/partition.py)."""
 
-    name: Literal["iid", "dirichlet", "shards", "quantity_skew", "natural"] = "iid"
-    alpha: float = Field(0.5, gt=0, description="dirichlet: concentration of each client's label proportions")
-    min_size: int = Field(10, ge=1, description="dirichlet, quantity_skew: fewest samples a client holds")
+    name: Literal["iid", "dirichlet", "dirichlet_classes", "shards", "quantity_skew", "natural"] = "iid"
+    alpha: float = Field(0.5, gt=0, description="dirichlet, dirichlet_classes: Dirichlet concentration")
+    min_size: int = Field(10, ge=1, description="dirichlet_classes, quantity_skew: fewest samples a client holds")
     shards_per_client: int = Field(2, ge=1, description="shards: label-sorted shards per client")
     sizes: Literal["lognormal", "power_law"] = Field("lognormal", description="quantity_skew: the size law")
     sigma: float = Field(1.0, gt=0, description="quantity_skew lognormal: std of log sizes")

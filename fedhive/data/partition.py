@@ -16,7 +16,7 @@ from fedhive.errors import UserError
 
 MAX_DIRICHLET_TRIES = 1000
 # The config fields each partitioner reads (for reports and dataset headers).
-PARAMETERS = {"iid": (), "dirichlet": ("alpha", "min_size"), "shards": ("shards_per_client",),
+PARAMETERS = {"iid": (), "dirichlet": ("alpha",), "dirichlet_classes": ("alpha", "min_size"), "shards": ("shards_per_client",),
               "quantity_skew": ("sizes", "sigma", "exponent", "min_size"), "natural": ()}
 
 
@@ -65,19 +65,53 @@ def _split_owner(sizes: np.ndarray, g: np.random.Generator) -> np.ndarray:
     return owner
 
 
-def iid(num_samples: int, num_clients: int, g: np.random.Generator) -> Partition:
-    """Uniformly random, equal sizes (differing by at most one)."""
+def equal_sizes(num_samples: int, num_clients: int) -> np.ndarray:
+    """Sizes summing to num_samples that differ by at most one."""
     _check_enough(num_samples, num_clients)
     sizes = np.full(num_clients, num_samples // num_clients)
     sizes[: num_samples % num_clients] += 1
-    return from_owner(_split_owner(sizes, g), num_clients)
+    return sizes
 
 
-def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, min_size: int, g: np.random.Generator) -> Partition:
-    """Label skew (Hsu et al. 2019, in the per-class form of NIID-Bench and Flower): each
-    class's samples are split among the clients in proportions drawn from Dir(alpha * 1_C),
-    so client sizes vary too. The whole draw is repeated until every client holds at least
-    `min_size` samples."""
+def iid(num_samples: int, num_clients: int, g: np.random.Generator) -> Partition:
+    """Uniformly random, equal sizes (differing by at most one)."""
+    return from_owner(_split_owner(equal_sizes(num_samples, num_clients), g), num_clients)
+
+
+def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, g: np.random.Generator) -> Partition:
+    """Label skew of Hsu et al. 2019: client i's label proportions are q_i ~ Dir(alpha * p),
+    p the dataset's label frequencies, and it draws N / C samples (sizes differ by at most
+    one) by q_i without replacement. When a class runs out, clients draw the rest from
+    their other classes in proportion to q_i (or, if all of theirs are gone, to what is
+    left), so every sample is assigned. Each pass exhausts a class or ends: <= K + 1 passes."""
+    need = equal_sizes(len(labels), num_clients)
+    _, y = np.unique(labels, return_inverse=True)
+    y = y.reshape(-1)
+    left = np.bincount(y)
+    q = g.dirichlet(alpha * left / left.sum(), size=num_clients)  # [C, K]
+    counts = np.zeros_like(q, dtype=np.int64)
+    while need.sum() > 0:
+        w = q * (left > 0)
+        w[w.sum(1) == 0] = left / left.sum()  # clients whose classes are all gone
+        want = g.multinomial(need, w / w.sum(1, keepdims=True))
+        for k in np.flatnonzero(want.sum(0) > left):  # over-asked classes: grant what is left, at random
+            want[:, k] = g.multivariate_hypergeometric(want[:, k], left[k])
+        counts += want
+        need -= want.sum(1)
+        left -= want.sum(0)
+    owner = np.empty(len(y), dtype=np.int64)
+    for k in range(counts.shape[1]):
+        idx = np.flatnonzero(y == k)
+        owner[idx[g.permutation(len(idx))]] = np.repeat(np.arange(num_clients), counts[:, k])
+    return from_owner(owner, num_clients)
+
+
+def dirichlet_classes(labels: np.ndarray, num_clients: int, alpha: float, min_size: int,
+                      g: np.random.Generator) -> Partition:
+    """Label and size skew, in the per-class form of NIID-Bench and Flower's
+    DirichletPartitioner: each class's samples are split among the clients in proportions
+    drawn from Dir(alpha * 1_C), so client sizes vary too. The whole draw is repeated until
+    every client holds at least `min_size` samples."""
     _check_enough(len(labels), num_clients, min_size)
     classes = [np.flatnonzero(labels == k) for k in np.unique(labels)]
     for _ in range(MAX_DIRICHLET_TRIES):
@@ -144,7 +178,9 @@ def partition(config: PartitionConfig, labels: np.ndarray, num_clients: int, see
     if config.name == "iid":
         return iid(len(labels), num_clients, g)
     if config.name == "dirichlet":
-        return dirichlet(labels, num_clients, config.alpha, config.min_size, g)
+        return dirichlet(labels, num_clients, config.alpha, g)
+    if config.name == "dirichlet_classes":
+        return dirichlet_classes(labels, num_clients, config.alpha, config.min_size, g)
     if config.name == "shards":
         return shards(labels, num_clients, config.shards_per_client, g)
     if config.name == "quantity_skew":
