@@ -29,11 +29,20 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "FederatedDataset": "fedhive.data.federated",
+    "from_arrays": "fedhive.data.arrays",
+    "from_csv": "fedhive.data.user",
+    "from_torch": "fedhive.data.user",
+    "build_dataset": "fedhive.data.build",
 }
 
 if TYPE_CHECKING:
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
+    from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
+    from fedhive.data.build import build_dataset
+    from fedhive.data.federated import FederatedDataset
+    from fedhive.data.user import from_csv, from_torch
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model

@@ -62,12 +62,14 @@ def test_cli_datasets_describe_save_and_errors(tmp_path):
                  "data.partition.name=shards", "data.partition.shards_per_client=1"]
     out = cli("data", "describe", *overrides, "--out", "desc", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "clients        20" in out.stdout and "classes/client mean 1.00" in out.stdout
+    assert "clients        20" in out.stdout
+    per_client = next(line for line in out.stdout.splitlines() if line.startswith("classes/client"))
+    assert per_client.endswith("min 1  max 2")  # one shard of 72 spans at most two labels
     assert (tmp_path / "desc" / "plots" / "label_distribution.png").is_file()
     out = cli("data", "save", "d.pt", *overrides, cwd=tmp_path)
     assert out.returncode == 0 and "sha256" in out.stdout
     out = cli("data", "describe", "data.name=file", "data.path=d.pt", "cohort.min=5", "cohort.max=5",
               "--out", "again", cwd=tmp_path)
-    assert out.returncode == 0 and "classes/client mean 1.00" in out.stdout
+    assert out.returncode == 0 and per_client in out.stdout  # the saved partition is the same one
     out = cli("data", "describe", "data.name=idx", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "data: root is required" in out.stderr
