@@ -29,6 +29,9 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "ReducedUpdates": "fedhive.server.chain",
+    "SequentialEngine": "fedhive.engines.sequential",
+    "VectorizedEngine": "fedhive.engines.vectorized",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
     "from_csv": "fedhive.data.user",
@@ -43,13 +46,15 @@ if TYPE_CHECKING:
     from fedhive.data.build import build_dataset
     from fedhive.data.federated import FederatedDataset
     from fedhive.data.user import from_csv, from_torch
+    from fedhive.engines.sequential import SequentialEngine
+    from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
     from fedhive.plots import plot_run
     from fedhive.recorder import read_metrics
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
-    from fedhive.server.chain import RoundContext, Transform, chain
+    from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
 
 
