@@ -73,3 +73,15 @@ def test_cli_datasets_describe_save_and_errors(tmp_path):
     assert out.returncode == 0 and per_client in out.stdout  # the saved partition is the same one
     out = cli("data", "describe", "data.name=idx", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "data: root is required" in out.stderr
+
+
+@pytest.mark.parametrize("model", [["model.name=cnn", "model.channels=[4,8]", "model.dense=16"],
+                                   ["model.name=mlp", "model.hidden=[16]"]])
+def test_engines_agree_on_a_packed_dataset(model):
+    base = ["data.name=digits", "data.clients=20", "data.batch_size=16", "data.partition.name=dirichlet",
+            "data.partition.alpha=0.3", "cohort.min=6", "cohort.max=6", "rounds=2", "client.lr=0.3", *FEDAVG, *model]
+    seq = Experiment(load_config(None, [*base, "engine.name=sequential"])).run(save=False)
+    vec = Experiment(load_config(None, [*base, "engine.name=vectorized", "engine.chunk_size=4"])).run(save=False)
+    for a, b in zip(seq, vec):
+        for key in ("train_loss", "test_loss", "test_accuracy", "client_accuracy_mean", "client_accuracy_min"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
