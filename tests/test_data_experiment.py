@@ -53,6 +53,7 @@ def test_experiment_with_a_users_dataset():
         Experiment(load_config(None, ["model.name=logistic"]), dataset=ds)
 
 
+@pytest.mark.slow
 def test_cli_datasets_describe_save_and_errors(tmp_path):
     out = cli("datasets", cwd=tmp_path)
     assert out.returncode == 0

@@ -81,8 +81,9 @@ def test_dirichlet_classes_shares_follow_dirichlet_moments():
     assert P.dirichlet_classes(LABELS, 20, 0.1, 10, np.random.default_rng(0)).sizes.min() >= 10
 
 
-def test_dirichlet_classes_impossible_min_size_is_a_user_error():
-    with pytest.raises(UserError, match="data.partition.min_size"):
+def test_dirichlet_classes_impossible_min_size_is_a_user_error(monkeypatch):
+    monkeypatch.setattr(P, "MAX_DIRICHLET_TRIES", 20)
+    with pytest.raises(UserError, match="no Dirichlet.alpha=0.01. draw in 20"):
         P.dirichlet_classes(LABELS, 1000, 0.01, 10, np.random.default_rng(0))
 
 
