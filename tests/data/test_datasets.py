@@ -122,3 +122,11 @@ def test_npz_and_torch_dataset(tmp_path):
         build("data.name=file", f"data.path={tmp_path / 'd.txt'}")
     with pytest.raises(UserError, match="not found"):
         build("data.name=file", f"data.path={tmp_path / 'missing.csv'}")
+
+
+def test_every_config_dataset_name_has_a_source():
+    from typing import get_args
+
+    from fedhive.config import DataConfig
+
+    assert set(get_args(DataConfig.model_fields["name"].annotation)) == set(datasets.SOURCES)
