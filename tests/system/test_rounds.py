@@ -142,7 +142,7 @@ def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sync_fedavg_lognormal", "fedbuff_lognormal", "stragglers_fedavg_drop",
-                                  "stragglers_partial_work", "trace_devices"])
+                                  "stragglers_fedprox_partial", "trace_devices"])
 def test_bundled_configs_run(name, monkeypatch):
     from tests.conftest import REPO
 
