@@ -33,5 +33,10 @@ def server_chain(config: Config) -> Transform:
 
 
 def build_algorithm(config: Config, model: FunctionalModel) -> Algorithm:
-    """FedSGD (the reference: gradient update, sum, Adam) or any configured composition."""
-    return Algorithm(build_client_update(config.client, model), server_chain(config))
+    """FedSGD (the reference: gradient update, sum, Adam) or any configured composition,
+    with the configured privacy mechanism and compression around it."""
+    from fedhive.compression import apply_compression
+    from fedhive.privacy.configure import apply_privacy
+
+    algorithm = Algorithm(build_client_update(config.client, model), server_chain(config))
+    return apply_compression(config, apply_privacy(config, algorithm))

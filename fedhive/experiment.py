@@ -16,7 +16,7 @@ from fedhive.engines.base import build_engine
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
-from fedhive.sampling import UniformCohort
+from fedhive.sampling import build_sampler
 from fedhive.server.chain import RoundContext
 
 
@@ -31,7 +31,7 @@ class Experiment:
         self.model.module.to(self.device)
         self.algorithm = build_algorithm(config, self.model)
         self.engine = build_engine(config.engine)
-        self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
+        self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
@@ -106,4 +106,6 @@ class Experiment:
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
+            **{k: self.history[-1][k] for k in ("epsilon", "noise_multiplier") if k in (self.history or [{}])[-1]},
+            **{f"{k}_total": sum(r.get(k, 0) for r in self.history) for k in ("bytes_up", "bytes_down")},
         }

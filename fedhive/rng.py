@@ -33,3 +33,9 @@ def key(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "")
 def generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "") -> torch.Generator:
     """A fresh CPU generator seeded from the key of (seed, round, client, purpose)."""
     return torch.Generator().manual_seed(key(seed, round, client, purpose))
+
+
+def client_key(round: int, client: int) -> int:
+    """The key an engine hands to a client update for (round, client). Client-side draws
+    (compression, local DP noise) mix it with the run seed: `generator(seed, client_key, ...)`."""
+    return key(0, round, client, "client")
