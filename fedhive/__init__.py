@@ -29,6 +29,17 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "clip_per_client": "fedhive.privacy.gaussian",
+    "fixed_denominator_sum": "fedhive.privacy.gaussian",
+    "gaussian_noise": "fedhive.privacy.gaussian",
+    "adaptive_clip_sum": "fedhive.privacy.adaptive",
+    "local_dp": "fedhive.privacy.local",
+    "epsilon": "fedhive.privacy.accounting",
+    "calibrate_noise": "fedhive.privacy.accounting",
+    "secagg_numerics": "fedhive.privacy.secagg",
+    "secure_sum": "fedhive.privacy.secagg_protocol",
+    "build_codec": "fedhive.compression",
+    "compress": "fedhive.compression",
 }
 
 if TYPE_CHECKING:
@@ -37,7 +48,14 @@ if TYPE_CHECKING:
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
+    from fedhive.compression import build_codec, compress
     from fedhive.plots import plot_run
+    from fedhive.privacy.accounting import calibrate_noise, epsilon
+    from fedhive.privacy.adaptive import adaptive_clip_sum
+    from fedhive.privacy.gaussian import clip_per_client, fixed_denominator_sum, gaussian_noise
+    from fedhive.privacy.local import local_dp
+    from fedhive.privacy.secagg import secagg_numerics
+    from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import RoundContext, Transform, chain

@@ -8,8 +8,10 @@ import torch
 
 from fedhive.client.state import ClientState, no_state
 from fedhive.client.update import ClientUpdate, build_client_update
+from fedhive.compression import apply_compression
 from fedhive.config import Config
 from fedhive.models.functional import FunctionalModel
+from fedhive.privacy.configure import apply_privacy
 from fedhive.server import aggregate, optim
 from fedhive.server.chain import Transform, chain
 
@@ -35,8 +37,5 @@ def server_chain(config: Config) -> Transform:
 def build_algorithm(config: Config, model: FunctionalModel) -> Algorithm:
     """FedSGD (the reference: gradient update, sum, Adam) or any configured composition,
     with the configured privacy mechanism and compression around it."""
-    from fedhive.compression import apply_compression
-    from fedhive.privacy.configure import apply_privacy
-
     algorithm = Algorithm(build_client_update(config.client, model), server_chain(config))
     return apply_compression(config, apply_privacy(config, algorithm))

@@ -10,7 +10,7 @@ in the client-state store and adds it to its next update (Seide et al. 2014; Sti
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -18,7 +18,8 @@ import torch
 from fedhive import rng
 from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate
-from fedhive.server.chain import RoundContext, Transform
+from fedhive.config import Config
+from fedhive.server.chain import RoundContext, Transform, chain
 
 Payload = dict[str, torch.Tensor]
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
@@ -166,11 +167,9 @@ def traffic(up_bytes: Callable[[int], int]) -> Transform:
     return Transform(lambda params: (), update, "client")
 
 
-def apply_compression(config, algorithm):
-    """The algorithm with the configured codec around its client update (if any) and the
-    byte counter at the front of its server chain (always)."""
-    from fedhive.server.chain import chain
-
+def apply_compression(config: Config, algorithm: Any) -> Any:
+    """The algorithm (an `Algorithm`) with the configured codec around its client update,
+    if any, and the byte counter at the front of its server chain (always)."""
     c = config.compression
     client_update, client_init = algorithm.client_update, algorithm.client_init
     up_bytes = None

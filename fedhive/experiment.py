@@ -106,6 +106,7 @@ class Experiment:
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
-            **{k: self.history[-1][k] for k in ("epsilon", "noise_multiplier") if k in (self.history or [{}])[-1]},
-            **{f"{k}_total": sum(r.get(k, 0) for r in self.history) for k in ("bytes_up", "bytes_down")},
+            "epsilon": self.history[-1].get("epsilon") if self.history else None,
+            "bytes_up_total": sum(r.get("bytes_up", 0) for r in self.history),
+            "bytes_down_total": sum(r.get("bytes_down", 0) for r in self.history),
         }

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from fedhive.config import Config
 from fedhive.errors import UserError
 from fedhive.privacy.accounting import Sampling, calibrate_noise, epsilon_meter, make_accountant
 from fedhive.privacy.adaptive import adaptive_clip_sum, split_noise
@@ -15,7 +16,7 @@ from fedhive.privacy.secagg import secagg_numerics
 from fedhive.server.chain import RoundContext, Transform, chain
 
 
-def sampling_of(config) -> Sampling:
+def sampling_of(config: Config) -> Sampling:
     """The accountant's view of the cohort sampler; a sampler with no matching DP event
     (a uniform cohort of variable size) is a config error."""
     c, n = config.cohort, config.data.clients
@@ -36,7 +37,7 @@ def expected_cohort(sampling: Sampling) -> float:
     return sampling.rate * sampling.population if sampling.kind == "poisson" else float(sampling.size)
 
 
-def noise_multiplier(config, sampling: Sampling) -> float:
+def noise_multiplier(config: Config, sampling: Sampling) -> float:
     """z: as configured, or calibrated so that epsilon after all rounds is target_epsilon."""
     p = config.privacy
     try:
@@ -65,7 +66,7 @@ def then_aggregated(first: Transform, rest: Transform) -> Transform:
     return Transform(init, update, "aggregate")
 
 
-def central_chain(config, z: float, sampling: Sampling) -> Transform:
+def central_chain(config: Config, z: float, sampling: Sampling) -> Transform:
     """Clip per client -> [SecAgg numerics] -> fixed-denominator sum -> noise -> accountant,
     or the adaptive-clipping aggregate in place of the first four."""
     p, n = config.privacy, expected_cohort(sampling)
@@ -85,13 +86,13 @@ def central_chain(config, z: float, sampling: Sampling) -> Transform:
     return chain(*members)
 
 
-def _secagg(config) -> Transform:
+def _secagg(config: Config) -> Transform:
     s = config.privacy.secagg
     return secagg_numerics(s.range, s.quant_bits, s.bits)
 
 
-def apply_privacy(config, algorithm):
-    """The algorithm with the configured DP mechanism and SecAgg numerics; unchanged when
+def apply_privacy(config: Config, algorithm: Any) -> Any:
+    """The algorithm (an `Algorithm`) with the configured DP mechanism and SecAgg numerics; unchanged when
     privacy is off."""
     p = config.privacy
     server, client_update = algorithm.server, algorithm.client_update
