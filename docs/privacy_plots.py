@@ -37,8 +37,8 @@ def scatter(points: list[tuple[float, float, str]], xlabel: str, path: Path, log
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
     xs, ys, labels = zip(*points)
     ax.plot(xs, ys, "o-" if len(points) > 1 and logx else "o")
-    for x, y, label in points:
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for i, (x, y, label) in enumerate(points):  # staggered, as codecs may share a point
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4 - 9 * (i % 3)), fontsize=7)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
