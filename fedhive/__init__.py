@@ -29,6 +29,9 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "ReducedUpdates": "fedhive.server.chain",
+    "SequentialEngine": "fedhive.engines.sequential",
+    "VectorizedEngine": "fedhive.engines.vectorized",
     "clip_per_client": "fedhive.privacy.gaussian",
     "fixed_denominator_sum": "fedhive.privacy.gaussian",
     "gaussian_noise": "fedhive.privacy.gaussian",
@@ -44,11 +47,13 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
+    from fedhive.compression import build_codec, compress
     from fedhive.data.batches import Batches
+    from fedhive.engines.sequential import SequentialEngine
+    from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
-    from fedhive.compression import build_codec, compress
     from fedhive.plots import plot_run
     from fedhive.privacy.accounting import calibrate_noise, epsilon
     from fedhive.privacy.adaptive import adaptive_clip_sum
@@ -58,7 +63,7 @@ if TYPE_CHECKING:
     from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
-    from fedhive.server.chain import RoundContext, Transform, chain
+    from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
 
 

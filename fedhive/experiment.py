@@ -44,10 +44,11 @@ class Experiment:
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
-        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
+        server = self.algorithm.server
+        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states, server.linear)
         self.client_states.scatter(ids, out.states)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
-        step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
+        step, self.server_state = server.update(out.updates, self.server_state, ctx)
         self.params = self.params + step
         self.round += 1
         samples = out.weights.sum()

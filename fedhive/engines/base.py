@@ -7,13 +7,19 @@ from typing import NamedTuple
 import torch
 
 from fedhive.config import EngineConfig
+from fedhive.server.chain import ReducedUpdates
+
+
+class ClientError(RuntimeError):
+    """A client update raised; names the round and the client(s)."""
 
 
 class CohortResult(NamedTuple):
-    """A cohort's results in client order: updates `[K, P]`, weights `[K]`, per-client
+    """A cohort's results in client order: updates `[K, P]` (or, when the engine was given
+    the server's linear aggregate, their `ReducedUpdates`), weights `[K]`, per-client
     metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
 
-    updates: torch.Tensor
+    updates: torch.Tensor | ReducedUpdates
     weights: torch.Tensor
     metrics: dict[str, torch.Tensor]
     states: dict[str, torch.Tensor]
@@ -22,6 +28,7 @@ class CohortResult(NamedTuple):
 def build_engine(config: EngineConfig):
     """The engine named in the config."""
     from fedhive.engines.sequential import SequentialEngine
+    from fedhive.engines.vectorized import VectorizedEngine
 
-    engines = {"sequential": SequentialEngine}
+    engines = {"sequential": SequentialEngine, "vectorized": VectorizedEngine}
     return engines[config.name](config)
