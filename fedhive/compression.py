@@ -26,10 +26,16 @@ FP8_MAX = 448.0  # largest finite float8_e4m3fn
 
 
 class Codec(NamedTuple):
-    """encode(x [P], generator) -> payload; decode(payload, P) -> x~ [P]; nbytes(P) -> the
-    payload's size in bytes (the same for every update of that length)."""
+    """One compression scheme. `key` is an int64 tensor from which the codec draws its
+    randomness (`rng.keyed_uniform`), so a client's draws are the same on every engine.
 
-    encode: Callable[[torch.Tensor, torch.Generator], Payload]
+    roundtrip(x [P], key) -> what the server decodes, in tensor ops only (safe under vmap);
+    encode(x, key) -> the payload actually sent; decode(payload, P) -> x~;
+    nbytes(P) -> the payload's size in bytes (the same for every update of that length).
+    decode(encode(x, key), P) equals roundtrip(x, key)."""
+
+    roundtrip: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    encode: Callable[[torch.Tensor, torch.Tensor], Payload]
     decode: Callable[[Payload, int], torch.Tensor]
     nbytes: Callable[[int], int]
 
@@ -44,52 +50,64 @@ def kept(n: int, fraction: float) -> int:
     return max(1, math.ceil(fraction * n))
 
 
+def _sparse(x: torch.Tensor, idx: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    return torch.zeros_like(x).scatter(-1, idx, x.gather(-1, idx) * scale)
+
+
 def topk(fraction: float) -> Codec:
     """Top-k sparsification: the k largest-magnitude coordinates (float32 values, int32 indices)."""
+    indices = lambda x: torch.topk(x.abs(), kept(x.shape[-1], fraction)).indices  # noqa: E731
 
-    def encode(x, g):
-        idx = torch.topk(x.abs(), kept(x.numel(), fraction), sorted=False).indices
+    def encode(x, key):
+        idx = indices(x)
         return {"values": x[idx].float(), "indices": idx.to(torch.int32)}
 
     def decode(p, n):
-        return torch.zeros(n).index_put_((p["indices"].long(),), p["values"])
+        return torch.zeros(n).scatter(0, p["indices"].long(), p["values"])
 
-    return Codec(encode, decode, lambda n: 8 * kept(n, fraction))
+    return Codec(lambda x, key: _sparse(x, indices(x)), encode, decode, lambda n: 8 * kept(n, fraction))
 
 
 def randk(fraction: float, unbiased: bool = True) -> Codec:
-    """Random-k sparsification: k coordinates chosen by a seed that is sent instead of the
-    indices; scaled by P/k when `unbiased` (not with error feedback, which corrects the bias)."""
+    """Random-k sparsification: k coordinates drawn from the key, which is sent instead of
+    the indices; scaled by P/k when `unbiased` (not with error feedback, which corrects the bias)."""
 
-    def indices(seed: torch.Tensor, n: int):
-        g = torch.Generator().manual_seed(int(seed))
-        return torch.randperm(n, generator=g)[: kept(n, fraction)]
+    def indices(key, n):  # the k coordinates with the smallest keyed uniform scores
+        return torch.topk(-rng.keyed_uniform(key, n), kept(n, fraction)).indices
 
-    def encode(x, g):
-        seed = torch.randint(0, 2**62, (1,), generator=g)
-        scale = x.numel() / kept(x.numel(), fraction) if unbiased else 1.0
-        return {"values": (x[indices(seed, x.numel())] * scale).float(), "seed": seed}
+    scale = lambda n: n / kept(n, fraction) if unbiased else 1.0  # noqa: E731
+
+    def encode(x, key):
+        return {"values": x[indices(key, x.numel())].float() * scale(x.numel()), "key": key.reshape(1)}
 
     def decode(p, n):
-        return torch.zeros(n).index_put_((indices(p["seed"], n),), p["values"])
+        return torch.zeros(n).scatter(0, indices(p["key"][0], n), p["values"])
 
-    return Codec(encode, decode, lambda n: 4 * kept(n, fraction) + 8)
+    def roundtrip(x, key):
+        n = x.shape[-1]
+        return _sparse(x, indices(key, n), scale(n))
+
+    return Codec(roundtrip, encode, decode, lambda n: 4 * kept(n, fraction) + 8)
 
 
 def cast(dtype: torch.dtype) -> Codec:
     """Casting to a 16-bit float (float16, bfloat16)."""
     size = torch.tensor([], dtype=dtype).element_size()
-    return Codec(lambda x, g: {"values": x.to(dtype)}, lambda p, n: p["values"].float(), lambda n: size * n)
+    return Codec(lambda x, key: x.to(dtype).to(x.dtype), lambda x, key: {"values": x.to(dtype)},
+                 lambda p, n: p["values"].float(), lambda n: size * n)
 
 
 def fp8() -> Codec:
     """8-bit float (e4m3) casting after scaling the vector's max magnitude to e4m3's range."""
 
-    def encode(x, g):
-        scale = (x.abs().max() / FP8_MAX).clamp_min(1e-30).float().reshape(1)
+    def encode(x, key):
+        scale = (x.abs().amax(-1, keepdim=True) / FP8_MAX).clamp_min(1e-30).float()
         return {"scale": scale, "values": (x / scale).to(torch.float8_e4m3fn)}
 
-    return Codec(encode, lambda p, n: p["values"].float() * p["scale"], lambda n: n + 4)
+    def decode(p, n):
+        return p["values"].float() * p["scale"]
+
+    return Codec(lambda x, key: decode(encode(x, key), x.shape[-1]).to(x.dtype), encode, decode, lambda n: n + 4)
 
 
 def qsgd(levels: int) -> Codec:
@@ -97,22 +115,30 @@ def qsgd(levels: int) -> Codec:
     l_i = floor(s |x_i| / ||x|| + u_i), u_i ~ U[0, 1), so E[x~] = x. Each coordinate is
     packed into 1 sign bit + ceil(log2(s + 1)) level bits; the norm is one float32."""
     width = 1 + math.ceil(math.log2(levels + 1))
+    powers = 1 << np.arange(width - 2, -1, -1)
 
-    def encode(x, g):
-        norm = torch.linalg.vector_norm(x).float().reshape(1)
-        u = torch.rand(x.shape, generator=g, dtype=torch.float64)
-        lvl = torch.floor(levels * x.abs().double() / norm.double().clamp_min(1e-30) + u).to(torch.int64)
-        bits = (lvl.numpy()[:, None] >> np.arange(width - 2, -1, -1)) & 1
-        bits = np.concatenate([(x < 0).numpy()[:, None], bits], axis=1).astype(np.uint8)
+    def quantize(x, key):
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).float()
+        u = rng.keyed_uniform(key, x.shape[-1])
+        lvl = torch.floor(levels * x.abs().double() / norm.double().clamp_min(1e-30) + u)
+        return norm, lvl.clamp(max=levels)
+
+    def roundtrip(x, key):
+        norm, lvl = quantize(x, key)
+        return (torch.sign(x) * lvl.float() * (norm / levels)).to(x.dtype)
+
+    def encode(x, key):
+        norm, lvl = quantize(x, key)
+        bits = (lvl.long().numpy()[:, None] & powers) > 0
+        bits = np.concatenate([(x < 0).numpy()[:, None], bits], axis=1)
         return {"norm": norm, "bits": torch.from_numpy(np.packbits(bits.reshape(-1)))}
 
     def decode(p, n):
         bits = np.unpackbits(p["bits"].numpy())[: n * width].reshape(n, width).astype(np.int64)
-        lvl = bits[:, 1:] @ (1 << np.arange(width - 2, -1, -1))
-        sign = 1 - 2 * bits[:, 0]
-        return torch.from_numpy(sign * lvl).float() * (p["norm"] / levels)
+        signed = (1 - 2 * bits[:, 0]) * (bits[:, 1:] @ powers)
+        return torch.from_numpy(signed).float() * (p["norm"] / levels)
 
-    return Codec(encode, decode, lambda n: 4 + math.ceil(n * width / 8))
+    return Codec(roundtrip, encode, decode, lambda n: 4 + math.ceil(n * width / 8))
 
 
 def build_codec(name: str, levels: int = 16, fraction: float = 0.01, error_feedback: bool = False) -> Codec:
@@ -126,28 +152,25 @@ def build_codec(name: str, levels: int = 16, fraction: float = 0.01, error_feedb
 
 
 def compress(update_fn: ClientUpdate, codec: Codec, seed: int, error_feedback: bool = False) -> ClientUpdate:
-    """A client update whose result is encoded by the client and decoded by the server.
+    """A client update whose result the client encodes and the server decodes.
 
     With `error_feedback`, the client sends encode(update + residual) and keeps the new
     residual (update + residual - sent) in its state under `ef_residual`. A non-finite update
-    passes through untouched (the aggregate drops it) and leaves the residual as it was."""
+    passes through untouched (the aggregate drops it) and leaves the residual as it was.
+    Tensor ops only, so every engine runs it (vmap included) with the same result."""
 
     def update(params: torch.Tensor, data, state: ClientState, key: torch.Tensor) -> ClientResult:
         inner = {k: v for k, v in state.items() if k != "ef_residual"}
         res = update_fn(params, data, inner, key)
-        if not bool(torch.isfinite(res.update).all()):
-            return res._replace(state={**res.state, **_residual(state)})
         target = res.update + state["ef_residual"] if error_feedback else res.update
-        g = rng.generator(seed, int(key), rng.GLOBAL, "compression")
-        sent = codec.decode(codec.encode(target.detach().cpu(), g), target.numel()).to(target)
-        new_state = {**res.state, "ef_residual": target - sent} if error_feedback else res.state
-        return res._replace(update=sent, state=new_state)
+        sent = codec.roundtrip(target, rng.salted(key, seed, "compression"))
+        finite = torch.isfinite(res.update).all()
+        new_state = dict(res.state)
+        if error_feedback:
+            new_state["ef_residual"] = torch.where(finite, target - sent, state["ef_residual"])
+        return res._replace(update=torch.where(finite, sent, res.update), state=new_state)
 
     return update
-
-
-def _residual(state: ClientState) -> ClientState:
-    return {"ef_residual": state["ef_residual"]} if "ef_residual" in state else {}
 
 
 def with_residual(client_init: Callable[[torch.Tensor], ClientState]) -> Callable[[torch.Tensor], ClientState]:
@@ -156,20 +179,22 @@ def with_residual(client_init: Callable[[torch.Tensor], ClientState]) -> Callabl
 
 
 def traffic(up_bytes: Callable[[int], int]) -> Transform:
-    """Client stage, identity: records `bytes_up` (K uploads of up_bytes(P)) and `bytes_down`
-    (the model, P parameters at their dtype's size, sent to each of the K clients)."""
+    """Server stage, identity: records `bytes_up` (K uploads of up_bytes(P)) and `bytes_down`
+    (the model, P parameters at their dtype's size, sent to each of the K clients). It sits
+    at the end of the chain and reads K from the weights, so a chain that starts with a
+    linear aggregate stays linear (engines may stream it)."""
 
-    def update(updates: torch.Tensor, state, ctx: RoundContext):
-        k, p = updates.shape[0], ctx.params.numel()
+    def update(step: torch.Tensor, state, ctx: RoundContext):
+        k, p = len(ctx.weights), ctx.params.numel()
         ctx.metrics.update(bytes_up=k * up_bytes(p), bytes_down=k * p * ctx.params.element_size())
-        return updates, state
+        return step, state
 
-    return Transform(lambda params: (), update, "client")
+    return Transform(lambda params: (), update, "server")
 
 
 def apply_compression(config: Config, algorithm: Any) -> Any:
     """The algorithm (an `Algorithm`) with the configured codec around its client update,
-    if any, and the byte counter at the front of its server chain (always)."""
+    if any, and the byte counter at the end of its server chain (always)."""
     c = config.compression
     client_update, client_init = algorithm.client_update, algorithm.client_init
     up_bytes = None
@@ -178,5 +203,5 @@ def apply_compression(config: Config, algorithm: Any) -> Any:
         client_update = compress(client_update, codec, config.seed, c.error_feedback)
         client_init = with_residual(client_init) if c.error_feedback else client_init
         up_bytes = codec.nbytes
-    server = chain(("traffic", traffic(up_bytes or (lambda n: 4 * n))), ("algorithm", algorithm.server))
+    server = chain(("algorithm", algorithm.server), ("traffic", traffic(up_bytes or (lambda n: 4 * n))))
     return algorithm._replace(client_update=client_update, server=server, client_init=client_init)

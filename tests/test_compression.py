@@ -2,7 +2,9 @@ import math
 
 import pytest
 import torch
+from torch.func import vmap
 
+from fedhive import rng
 from fedhive.client.update import ClientResult
 from fedhive.compression import (build_codec, compress, kept, payload_bytes, qsgd, topk, traffic,
                                  with_residual)
@@ -11,8 +13,9 @@ from fedhive.server.chain import RoundContext
 X = torch.randn(1000, generator=torch.Generator().manual_seed(0))
 
 
-def gen(i: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(i)
+def gen(i: int = 0) -> torch.Tensor:
+    """A codec key."""
+    return torch.tensor(rng.key(0, i, 0, "test"))
 
 
 def test_qsgd_is_unbiased():
@@ -43,6 +46,18 @@ def test_byte_counts_match_the_encoded_payload(name):
     codec = build_codec(name, levels=16, fraction=0.1)
     for n in (1, 7, 1000):
         assert payload_bytes(codec.encode(X[:n], gen())) == codec.nbytes(n)
+
+
+@pytest.mark.parametrize("name", ["qsgd", "topk", "randk", "fp16", "bf16", "fp8"])
+def test_roundtrip_is_decode_of_encode_and_vmaps(name):
+    codec = build_codec(name, levels=5, fraction=0.1)
+    keys = torch.stack([gen(i) for i in range(3)])
+    rows = torch.stack([X, -X, 2 * X])
+    batched = vmap(codec.roundtrip)(rows, keys)
+    for i in range(3):
+        decoded = codec.decode(codec.encode(rows[i], keys[i]), 1000)
+        torch.testing.assert_close(codec.roundtrip(rows[i], keys[i]), decoded, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(batched[i], decoded, rtol=1e-6, atol=1e-7)
 
 
 def test_known_sizes():
@@ -88,5 +103,5 @@ def test_nonfinite_update_passes_through_and_keeps_the_residual():
 
 def test_traffic_counts_up_and_down():
     c = RoundContext(round=0, params=torch.zeros(1000), weights=torch.ones(3))
-    updates, _ = traffic(build_codec("topk", fraction=0.1).nbytes).update(torch.zeros(3, 1000), (), c)
+    step, _ = traffic(build_codec("topk", fraction=0.1).nbytes).update(torch.zeros(1000), (), c)
     assert c.metrics == {"bytes_up": 3 * 800, "bytes_down": 3 * 4000}

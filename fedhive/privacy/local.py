@@ -12,14 +12,14 @@ from fedhive.privacy.gaussian import clip_rows
 
 
 def local_dp(update_fn: ClientUpdate, clip: float, noise_multiplier: float, seed: int) -> ClientUpdate:
-    """A client update whose result is clipped to `clip` (S) and noised with std z S; the
-    noise is keyed by (seed, the engine's client key, "ldp-noise")."""
+    """A client update whose result is clipped to `clip` (S) and noised with std z S. The
+    noise is a pure function of (seed, the engine's client key), drawn with tensor ops, so
+    every engine (vmap included) gives each client the same noise."""
 
     def update(params: torch.Tensor, data, state: ClientState, key: torch.Tensor) -> ClientResult:
         res = update_fn(params, data, state, key)
         clipped, _ = clip_rows(res.update, clip)
-        g = rng.generator(seed, int(key), rng.GLOBAL, "ldp-noise")
-        noise = torch.randn(clipped.shape, generator=g, dtype=torch.float64) * (noise_multiplier * clip)
-        return res._replace(update=clipped + noise.to(clipped))
+        noise = rng.keyed_normal(rng.salted(key, seed, "ldp-noise"), clipped.shape[-1])
+        return res._replace(update=clipped + (noise_multiplier * clip * noise).to(clipped.dtype))
 
     return update

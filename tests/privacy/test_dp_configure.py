@@ -81,3 +81,20 @@ def test_local_dp_clips_and_noises_each_client():
     assert abs((a - 0.01).std().item() - 1.0) < 0.02  # std z S = 1; clipped row is 2/200 per coordinate
     assert abs(a.mean().item() - 0.01) < 0.02 and not torch.equal(a, b)
     assert torch.equal(a, wrapped(None, None, {}, torch.tensor(11)).update)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["privacy.mechanism=central", *POISSON, "privacy.secagg.enabled=true"],
+    ["privacy.mechanism=central", *POISSON, "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=0.3"],
+    ["privacy.mechanism=local", "privacy.noise_multiplier=0.3", "compression.name=randk", "compression.fraction=0.5"],
+    ["compression.name=qsgd", "compression.levels=4", "compression.error_feedback=true"],
+    ["compression.name=topk", "compression.fraction=0.3", "compression.error_feedback=true", "client.name=local_sgd"],
+])
+def test_engines_agree(overrides):
+    seq = run(overrides + ["engine.name=sequential"])[1]
+    vec = run(overrides + ["engine.name=vectorized", "engine.chunk_size=2"])[1]
+    for a, b in zip(seq, vec):
+        assert set(a) == set(b)
+        for k, v in a.items():
+            if k not in ("round_s", "wall_s") and isinstance(v, float):
+                assert b[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
