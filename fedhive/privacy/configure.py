@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -59,7 +60,7 @@ def then_aggregated(first: Transform, rest: Transform) -> Transform:
 
     def update(updates: torch.Tensor, state: dict[str, Any], ctx: RoundContext):
         agg, private = first.update(updates, state["privacy"], ctx)
-        one = RoundContext(ctx.round, ctx.params, ctx.weights.new_ones(1), ctx.seed, ctx.metrics)
+        one = dataclasses.replace(ctx, weights=ctx.weights.new_ones(1))  # shares ctx.metrics
         step, algo = rest.update(agg.unsqueeze(0), state["algorithm"], one)
         return step, {"privacy": private, "algorithm": algo}
 
@@ -92,8 +93,8 @@ def _secagg(config: Config) -> Transform:
 
 
 def apply_privacy(config: Config, algorithm: Any) -> Any:
-    """The algorithm (an `Algorithm`) with the configured DP mechanism and SecAgg numerics; unchanged when
-    privacy is off."""
+    """The algorithm (an `Algorithm`) with the configured DP mechanism and SecAgg numerics;
+    unchanged when privacy is off."""
     p = config.privacy
     server, client_update = algorithm.server, algorithm.client_update
     if p.mechanism == "central":
