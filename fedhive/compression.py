@@ -163,7 +163,7 @@ def compress(update_fn: ClientUpdate, codec: Codec, seed: int, error_feedback: b
         inner = {k: v for k, v in state.items() if k != "ef_residual"}
         res = update_fn(params, data, inner, key)
         target = res.update + state["ef_residual"] if error_feedback else res.update
-        sent = codec.roundtrip(target, rng.salted(key, seed, "compression"))
+        sent = codec.roundtrip(target, rng.salted(key.to(target.device), seed, "compression"))
         finite = torch.isfinite(res.update).all()
         new_state = dict(res.state)
         if error_feedback:

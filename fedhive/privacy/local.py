@@ -19,7 +19,7 @@ def local_dp(update_fn: ClientUpdate, clip: float, noise_multiplier: float, seed
     def update(params: torch.Tensor, data, state: ClientState, key: torch.Tensor) -> ClientResult:
         res = update_fn(params, data, state, key)
         clipped, _ = clip_rows(res.update, clip)
-        noise = rng.keyed_normal(rng.salted(key, seed, "ldp-noise"), clipped.shape[-1])
+        noise = rng.keyed_normal(rng.salted(key.to(clipped.device), seed, "ldp-noise"), clipped.shape[-1])
         return res._replace(update=clipped + (noise_multiplier * clip * noise).to(clipped.dtype))
 
     return update
