@@ -42,10 +42,8 @@ class ReferenceTask:
 
         Each client draws into its own slice of one preallocated tensor from its keyed
         generator, and is labelled while its slice is still in cache."""
-        cfg = self.config
-        gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
-        steps = [int(torch.randint(cfg.batches.min, cfg.batches.max + 1, (), generator=g)) for g in gens]
-        k, s_max, b = len(gens), max(steps, default=0), cfg.batch_size
+        gens, steps = self._draw_steps(round, client_ids)
+        k, s_max, b = len(gens), max(steps, default=0), self.config.batch_size
         x = torch.empty(k, s_max, b, self.num_features)
         y = torch.empty(k, s_max, b)
         for i, (g, s) in enumerate(zip(gens, steps)):
@@ -58,6 +56,16 @@ class ReferenceTask:
         # The mask is constant within a step: a broadcast view, not K*S*B floats.
         mask = real.to(x.dtype).unsqueeze(-1).expand(k, s_max, b)
         return Batches(x, y, mask)
+
+    def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
+        """Each client's number of batches this round, without drawing its data; engines
+        group clients of equal work to cut padding."""
+        return self._draw_steps(round, client_ids)[1]
+
+    def _draw_steps(self, round: int, client_ids: Sequence[int]) -> tuple[list[torch.Generator], list[int]]:
+        lo, hi = self.config.batches.min, self.config.batches.max
+        gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
+        return gens, [int(torch.randint(lo, hi + 1, (), generator=g)) for g in gens]
 
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh test set for this round: x `[N, 2]`, y `[N]`."""
