@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fedhive.config import Config, load_config
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ _LAZY = {
     "ReducedUpdates": "fedhive.server.chain",
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
+    "resume_experiment": "fedhive.resume",
     "clip_per_client": "fedhive.privacy.gaussian",
     "fixed_denominator_sum": "fedhive.privacy.gaussian",
     "gaussian_noise": "fedhive.privacy.gaussian",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from fedhive.privacy.secagg import secagg_numerics
     from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
+    from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
@@ -85,4 +87,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fedhive' has no attribute {name!r}")
 
 
-__all__ = ["Config", "UserError", "load_config", "run", "__version__", *_LAZY]
+__all__ = ["Config", "UserError", "RunError", "RunStopped", "FedhiveWarning", "load_config", "run", "__version__", *_LAZY]

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 EPILOG = """examples:
   fedhive run                                   the reference experiment
   fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
   fedhive validate configs/reference.yaml       check a config without running it
+  fedhive resume runs/<name>                    continue a stopped or killed run
+  fedhive resume runs/<name> rounds=200         extend a finished run
   fedhive plot runs/<name>                      redraw a run's plots
 """
 
@@ -37,9 +40,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     from fedhive.experiment import Experiment
 
-    exp = Experiment(config)
-    exp.run(quiet=args.quiet)
-    if not args.quiet:
+    return _run(Experiment(config), args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from fedhive.resume import resume_experiment
+
+    return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
+
+
+def _run(exp, quiet: bool) -> int:
+    exp.run(quiet=quiet)
+    if not quiet:
         print_summary(exp)
     else:
         print(exp.run_dir)
@@ -99,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("resume", help="continue a run folder from its newest checkpoint",
+                       description="Continue a run from its newest good checkpoint, to the configured rounds. "
+                       "Overrides may extend it (rounds=200); other changes that alter results need --force.")
+    p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
+    p.add_argument("args", nargs="*", metavar="key=value", help="dotted overrides, e.g. rounds=200")
+    p.add_argument("--force", action="store_true", help="resume even if the overrides change the results")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
+    p.set_defaults(func=cmd_resume)
+
     p = sub.add_parser("validate", help="check a config and print it fully resolved",
                        description="Validate a config and its overrides without running; print the resolved config.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
@@ -122,11 +143,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
     except UserError as e:
         print(f"fedhive: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"fedhive: error: {e}; `fedhive resume` continues from there", file=sys.stderr)
+        return 1
+    except RunStopped as e:
+        where = f" {e.run_dir}" if e.run_dir else ""
+        print(f"fedhive: stopped after round {e.round}; resume with: fedhive resume{where}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:  # a second Ctrl-C: the last completed round is checkpointed
+        print("fedhive: interrupted", file=sys.stderr)
+        return 130
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """fedhive's own warnings as one line; any other warning as Python prints it."""
+    if issubclass(category, FedhiveWarning):
+        print(f"fedhive: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fedhive.errors import UserError
 
@@ -14,7 +15,19 @@ from fedhive.errors import UserError
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `true` as 1; and ints must fit the int64 that torch uses.
+        annotation = cls.model_fields[info.field_name].annotation
+        types = set(get_args(annotation)) or {annotation}  # `int | None` counts as int
+        if types & {int, float} and bool not in types and isinstance(value, bool):
+            raise ValueError("Input should be a number, not a boolean")
+        if int in types and isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ValueError("Input should fit in a 64-bit integer")
+        return value
 
 
 class IntRange(Section):
@@ -91,6 +104,20 @@ class EngineConfig(Section):
     max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
     compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
+    fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
+
+
+class CheckpointConfig(Section):
+    """When the run folder's `checkpoints/` is written, and how many files are kept."""
+
+    every: int = Field(10, ge=0, description="rounds between checkpoints; 0: only at the end (and on a stop)")
+    keep: int = Field(3, ge=1, description="how many of the newest checkpoints are kept")
+
+
+class FaultsConfig(Section):
+    """What the round loop tolerates: rounds where no client update is usable are skipped."""
+
+    max_empty_rounds: int = Field(5, ge=1, description="consecutive skipped rounds before the run stops")
 
 
 class AdaptiveClipConfig(Section):
@@ -170,6 +197,8 @@ class Config(Section):
     client: ClientConfig = Field(default_factory=ClientConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    faults: FaultsConfig = Field(default_factory=FaultsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
 
@@ -180,6 +209,20 @@ class Config(Section):
                 f"cohort.max ({self.cohort.max}) is larger than data.clients ({self.data.clients})"
             )
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and (name.strip() in ("", ".", "..") or any(c in name for c in "/\\\0")):
+            raise ValueError("must be a plain folder name (not empty, no '/', '\\', '..')")
+        return name
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+            raise ValueError("must be cpu, cuda, cuda:N or mps")
+        return device
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -239,7 +282,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{p}: not valid YAML ({first})") from None
     if data is None:
-        return {}
+        raise UserError(f"{p}: the config file is empty (run without a config for the reference experiment)")
     if not isinstance(data, dict):
         raise UserError(f"{p}: the config must be a mapping of keys to values, got {type(data).__name__}")
     return data

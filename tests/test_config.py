@@ -59,4 +59,5 @@ def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(UserError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
     (tmp_path / "empty.yaml").write_text("")
-    assert load_config(tmp_path / "empty.yaml") == Config()
+    with pytest.raises(UserError, match="the config file is empty"):  # a wrong file, most likely
+        load_config(tmp_path / "empty.yaml")

@@ -32,3 +32,17 @@ def build_engine(config: EngineConfig):
 
     engines = {"sequential": SequentialEngine, "vectorized": VectorizedEngine}
     return engines[config.name](config)
+
+
+def warn_failures(round: int, failures: list[str]) -> None:
+    """One warning for the client updates of `round` (0-based) that raised and were dropped."""
+    if failures:
+        import warnings
+
+        from fedhive.errors import FedhiveWarning
+
+        warnings.warn(
+            f"round {round + 1}: {len(failures)} client update(s) raised and were dropped "
+            f"(first: {failures[0]}); engine.fail_fast=true re-raises instead",
+            FedhiveWarning,
+        )
