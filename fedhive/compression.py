@@ -19,7 +19,7 @@ from fedhive import rng
 from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.config import Config
-from fedhive.server.chain import RoundContext, Transform, chain
+from fedhive.server.chain import RoundContext, Transform
 
 Payload = dict[str, torch.Tensor]
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
@@ -178,23 +178,23 @@ def with_residual(client_init: Callable[[torch.Tensor], ClientState]) -> Callabl
     return lambda params: {**client_init(params), "ef_residual": torch.zeros_like(params)}
 
 
-def traffic(up_bytes: Callable[[int], int]) -> Transform:
-    """Server stage, identity: records `bytes_up` (K uploads of up_bytes(P)) and `bytes_down`
-    (the model, P parameters at their dtype's size, sent to each of the K clients). It sits
-    at the end of the chain and reads K from the weights, so a chain that starts with a
-    linear aggregate stays linear (engines may stream it)."""
+def counting_traffic(server: Transform, up_bytes: Callable[[int], int]) -> Transform:
+    """`server` unchanged (same state, stage and linear aggregate, so engines may still
+    stream it and checkpoints keep their layout), recording `bytes_up` (K uploads of
+    up_bytes(P)) and `bytes_down` (the model, P parameters at their dtype's size, sent to
+    each of the K clients) for every round."""
 
-    def update(step: torch.Tensor, state, ctx: RoundContext):
+    def update(updates, state, ctx: RoundContext):
         k, p = len(ctx.weights), ctx.params.numel()
         ctx.metrics.update(bytes_up=k * up_bytes(p), bytes_down=k * p * ctx.params.element_size())
-        return step, state
+        return server.update(updates, state, ctx)
 
-    return Transform(lambda params: (), update, "server")
+    return server._replace(update=update)
 
 
 def apply_compression(config: Config, algorithm: Any) -> Any:
     """The algorithm (an `Algorithm`) with the configured codec around its client update,
-    if any, and the byte counter at the end of its server chain (always)."""
+    if any, and its server chain counting the bytes sent (always)."""
     c = config.compression
     client_update, client_init = algorithm.client_update, algorithm.client_init
     up_bytes = None
@@ -203,5 +203,5 @@ def apply_compression(config: Config, algorithm: Any) -> Any:
         client_update = compress(client_update, codec, config.seed, c.error_feedback)
         client_init = with_residual(client_init) if c.error_feedback else client_init
         up_bytes = codec.nbytes
-    server = chain(("algorithm", algorithm.server), ("traffic", traffic(up_bytes or (lambda n: 4 * n))))
+    server = counting_traffic(algorithm.server, up_bytes or (lambda n: 4 * n))
     return algorithm._replace(client_update=client_update, server=server, client_init=client_init)

@@ -6,8 +6,9 @@ from torch.func import vmap
 
 from fedhive import rng
 from fedhive.client.update import ClientResult
-from fedhive.compression import (build_codec, compress, kept, payload_bytes, qsgd, topk, traffic,
+from fedhive.compression import (build_codec, compress, counting_traffic, kept, payload_bytes, qsgd, topk,
                                  with_residual)
+from fedhive.server.aggregate import sum_updates
 from fedhive.server.chain import RoundContext
 
 X = torch.randn(1000, generator=torch.Generator().manual_seed(0))
@@ -103,5 +104,8 @@ def test_nonfinite_update_passes_through_and_keeps_the_residual():
 
 def test_traffic_counts_up_and_down():
     c = RoundContext(round=0, params=torch.zeros(1000), weights=torch.ones(3))
-    step, _ = traffic(build_codec("topk", fraction=0.1).nbytes).update(torch.zeros(1000), (), c)
-    assert c.metrics == {"bytes_up": 3 * 800, "bytes_down": 3 * 4000}
+    server = counting_traffic(sum_updates(), build_codec("topk", fraction=0.1).nbytes)
+    assert server.linear is not None
+    total, _ = server.update(torch.ones(3, 1000), server.init(torch.zeros(1000)), c)
+    assert torch.equal(total, torch.full((1000,), 3.0))
+    assert (c.metrics["bytes_up"], c.metrics["bytes_down"]) == (3 * 800, 3 * 4000)
