@@ -33,6 +33,28 @@ _LAZY = {
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
     "resume_experiment": "fedhive.resume",
+    "momentum": "fedhive.server.optim",
+    "yogi": "fedhive.server.optim",
+    "adagrad": "fedhive.server.optim",
+    "median": "fedhive.server.robust",
+    "trimmed_mean": "fedhive.server.robust",
+    "krum": "fedhive.server.robust",
+    "multi_krum": "fedhive.server.robust",
+    "norm_bound": "fedhive.server.robust",
+    "proximal_update": "fedhive.client.update",
+    "scaffold_update": "fedhive.client.update",
+    "fednova_update": "fedhive.client.update",
+    "local_trainer": "fedhive.client.update",
+    "Algorithm": "fedhive.algorithms",
+    "build_algorithm": "fedhive.algorithms",
+    "attacked_update": "fedhive.attacks",
+    "compare": "fedhive.compare",
+    "PRESETS": "fedhive.presets",
+    "FederatedDataset": "fedhive.data.federated",
+    "from_arrays": "fedhive.data.arrays",
+    "from_csv": "fedhive.data.user",
+    "from_torch": "fedhive.data.user",
+    "build_dataset": "fedhive.data.build",
     "clip_per_client": "fedhive.privacy.gaussian",
     "fixed_denominator_sum": "fedhive.privacy.gaussian",
     "gaussian_noise": "fedhive.privacy.gaussian",
@@ -47,9 +69,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
+    from fedhive.algorithms import Algorithm, build_algorithm
+    from fedhive.attacks import attacked_update
+    from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
+                                       local_trainer, proximal_update, scaffold_update)
+    from fedhive.compare import compare
     from fedhive.compression import build_codec, compress
+    from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
+    from fedhive.data.build import build_dataset
+    from fedhive.data.federated import FederatedDataset
+    from fedhive.data.user import from_csv, from_torch
     from fedhive.engines.sequential import SequentialEngine
     from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment
@@ -66,7 +96,9 @@ if TYPE_CHECKING:
     from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
-    from fedhive.server.optim import adam, sgd
+    from fedhive.presets import PRESETS
+    from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
+    from fedhive.server.robust import krum, median, multi_krum, norm_bound, trimmed_mean
 
 
 def run(config: Config | str | None = None, overrides: list[str] | None = None, quiet: bool = True,

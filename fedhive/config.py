@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
+from fedhive.chain_config import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
 from fedhive.errors import UserError
+from fedhive.presets import PRESETS, apply_preset
 
 
 class Section(BaseModel):
@@ -43,20 +47,83 @@ class IntRange(Section):
         return self
 
 
-class DataConfig(Section):
-    """Which federated dataset and how clients' data is drawn."""
+MODELS = ("reference", "logistic", "mlp", "cnn")
 
-    name: Literal["reference"] = "reference"
+
+class PartitionConfig(Section):
+    """How a dataset's samples are split among clients (fedhive/data/partition.py)."""
+
+    name: Literal["iid", "dirichlet", "dirichlet_classes", "shards", "quantity_skew", "natural"] = "iid"
+    alpha: float = Field(0.5, gt=0, description="dirichlet, dirichlet_classes: Dirichlet concentration")
+    min_size: int = Field(10, ge=1, description="dirichlet_classes, quantity_skew: fewest samples a client holds")
+    shards_per_client: int = Field(2, ge=1, description="shards: label-sorted shards per client")
+    sizes: Literal["lognormal", "power_law"] = Field("lognormal", description="quantity_skew: the size law")
+    sigma: float = Field(1.0, gt=0, description="quantity_skew lognormal: std of log sizes")
+    exponent: float = Field(1.5, gt=0, description="quantity_skew power_law: Pareto tail index")
+
+
+class SyntheticConfig(Section):
+    """LEAF/FedProx synthetic(alpha, beta): per-device models and feature means (Li et al. 2020)."""
+
+    alpha: float = Field(1.0, ge=0, description="spread of the devices' models")
+    beta: float = Field(1.0, ge=0, description="spread of the devices' feature means")
+    iid: bool = Field(False, description="one shared model and feature distribution (synthetic_iid)")
+    features: int = Field(60, ge=1)
+    classes: int = Field(10, ge=2)
+
+
+class DataConfig(Section):
+    """Which federated dataset, how it is split among clients and how clients' data is drawn."""
+
+    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file"] = "reference"
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))
     test_size: int = Field(1000, ge=1, description="points in the test set")
+    root: str | None = Field(None, description="folder holding the dataset's files (required for idx)")
+    path: str | None = Field(None, description="name=file: a saved .pt/.npz FederatedDataset, an .npz or a .csv")
+    label_column: str = Field("label", description="csv: the label column")
+    client_column: str | None = Field(None, description="csv/npz: the column naming each sample's client")
+    client_test_fraction: float = Field(
+        0.2, ge=0, lt=1, description="share of each client's samples held out as its own test split"
+    )
+    partition: PartitionConfig = Field(default_factory=PartitionConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> "DataConfig":
+        if self.name == "idx" and not self.root:
+            raise ValueError("root is required when name is 'idx' (a folder of MNIST-format files)")
+        if self.name == "file" and not self.path:
+            raise ValueError("path is required when name is 'file'")
+        return self
 
 
 class ModelConfig(Section):
-    """The model, by registry name."""
+    """The model: a registry name with its parameters, or any `module.path:Class`."""
 
-    name: Literal["reference"] = "reference"
+    name: str = Field("reference", description="reference, logistic, mlp, cnn or module.path:Class")
+    hidden: list[int] = Field(default_factory=lambda: [200, 200], description="mlp: hidden layer widths")
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description="cnn: channels of its conv layers")
+    dense: int = Field(512, ge=1, description="cnn: width of its dense layer")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="module.path:Class: constructor arguments")
+    loss: Literal["auto", "bce", "cross_entropy"] = Field(
+        "auto", description="auto: bce for the reference model, cross_entropy otherwise"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in MODELS and not re.fullmatch(r"[\w.]+:\w+", name):
+            raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)} or module.path:Class")
+        return name
+
+    @field_validator("hidden", "channels")
+    @classmethod
+    def _widths(cls, widths: list[int]) -> list[int]:
+        if any(w < 1 for w in widths):
+            raise ValueError(f"widths must be positive (got {widths})")
+        return widths
 
 
 class CohortConfig(Section):
@@ -78,22 +145,63 @@ class CohortConfig(Section):
 
 
 class ClientConfig(Section):
-    """The client update: `gradient` (FedSGD) or `local_sgd` (FedAvg's local training)."""
+    """The client update: `gradient` (FedSGD), `local_sgd` (FedAvg), `proximal` (FedProx),
+    `scaffold` (SCAFFOLD option II) or `fednova` (FedNova)."""
 
-    name: Literal["gradient", "local_sgd"] = "gradient"
-    lr: float = Field(0.1, gt=0, description="client learning rate (local_sgd)")
-    epochs: int = Field(1, ge=1, description="local passes over the client's batches (local_sgd)")
+    name: Literal["gradient", "local_sgd", "proximal", "scaffold", "fednova"] = "gradient"
+    lr: float = Field(0.1, gt=0, description="client learning rate (local training)")
+    epochs: int = Field(1, ge=1, description="local passes over the client's batches (local training)")
+    steps: int | None = Field(None, ge=1, description="exactly this many local steps instead of epochs")
+    momentum: float = Field(0.0, ge=0, lt=1, description="client SGD momentum")
+    weight_decay: float = Field(0.0, ge=0, description="client L2 weight decay")
+    mu: float = Field(0.01, ge=0, description="FedProx proximal weight (proximal)")
+
+
+# --- Server chain: the `server` section is a mapping (norm bound -> aggregate -> optimizer,
+# below) or a list of transform specs (fedhive/chain_config.py).
 
 
 class ServerConfig(Section):
-    """The server chain: an aggregator then a server optimizer."""
+    """The server chain in its common shape: optional norm bound, an aggregate, then a
+    server optimizer. Fields that the chosen aggregate or optimizer do not use are ignored."""
 
-    aggregate: Literal["sum", "mean", "weighted_mean"] = "sum"
-    optimizer: Literal["sgd", "adam"] = "adam"
+    aggregate: Literal[AGGREGATES] = "sum"
+    optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(1.0, gt=0)
     b1: float = Field(0.9, ge=0, lt=1)
     b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="server momentum (momentum)")
+    bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
+    beta: float = Field(0.1, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
+    f: int = Field(1, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
+    max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
+
+    def transforms(self) -> list[Any]:
+        """The same chain as a list of transform specs."""
+        names = (["norm_bound"] if self.max_norm is not None else []) + [self.aggregate, self.optimizer]
+        values = {k: v for k, v in self.model_dump().items() if v is not None}
+        return [SPECS[n].model_validate({"name": n, **{k: values[k] for k in SPECS[n].model_fields
+                                                          if k in values}}) for n in names]
+
+
+# `server` is a mapping or a list; the tags only route validation and are left out of error paths.
+_SERVER_FORMS = {"server_mapping", "server_list"}
+Server = Annotated[
+    Union[Annotated[ServerConfig, Tag("server_mapping")], Annotated[ServerChain, Tag("server_list")]],
+    Discriminator(lambda v: "server_list" if isinstance(v, list) else "server_mapping"),
+]
+
+
+class AttackConfig(Section):
+    """Malicious clients for robustness studies: each round, `fraction` of the sampled
+    clients (chosen by the keyed generator) send an attacked update."""
+
+    name: Literal["sign_flip", "scale", "gaussian", "label_flip", "nan"]
+    fraction: float = Field(0.2, ge=0, le=1, description="fraction of each cohort that is malicious")
+    factor: float = Field(4.0, description="sign_flip sends -factor * update; scale sends factor * update")
+    std: float = Field(1.0, gt=0, description="gaussian: the std of the random update sent")
 
 
 class EngineConfig(Section):
@@ -118,6 +226,14 @@ class FaultsConfig(Section):
     """What the round loop tolerates: rounds where no client update is usable are skipped."""
 
     max_empty_rounds: int = Field(5, ge=1, description="consecutive skipped rounds before the run stops")
+
+
+class EvalConfig(Section):
+    """Evaluation beyond the global test set, on each client's own test split."""
+
+    per_client: bool = Field(True, description="mean, 10th percentile and worst client accuracy")
+    finetune_steps: int = Field(0, ge=0, description="personalized evaluation: local SGD steps first (0 = off)")
+    finetune_lr: float = Field(0.1, gt=0, description="personalized evaluation: local step size")
 
 
 class AdaptiveClipConfig(Section):
@@ -195,10 +311,13 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     cohort: CohortConfig = Field(default_factory=CohortConfig)
     client: ClientConfig = Field(default_factory=ClientConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
+    server: Server = Field(default_factory=ServerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
+    algorithm: Literal[tuple(PRESETS)] | None = Field(None, description="a preset filling client and server")
+    attack: AttackConfig | None = None
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
 
@@ -224,12 +343,20 @@ class Config(Section):
             raise ValueError("must be cpu, cuda, cuda:N or mps")
         return device
 
+    @model_validator(mode="after")
+    def _krum_fits(self) -> "Config":
+        specs = self.server.transforms() if isinstance(self.server, ServerConfig) else self.server
+        for spec in specs:
+            if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
+                raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
+        return self
+
 
 def format_validation_error(err: ValidationError) -> str:
     """One line naming every bad field, e.g. `rounds: Input should be ... (got 'abc')`."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(str(p) for p in e["loc"] if p not in _SERVER_FORMS)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -266,8 +393,21 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), list):
+            out[k] = _merge_into_list(k, out[k], v)
         else:
             out[k] = v
+    return out
+
+
+def _merge_into_list(name: str, items: list[Any], extra: dict[str, Any]) -> list[Any]:
+    """Dotted overrides into a list address items by index: `server.1.lr=0.5`."""
+    out = list(items)
+    for k, v in extra.items():
+        i = int(k) if str(k).isdigit() else -1
+        if not 0 <= i < len(out) or not isinstance(out[i], dict) or not isinstance(v, dict):
+            raise UserError(f"{name} is a list of {len(out)} items: override an item as {name}.<index>.<field>=value")
+        out[i] = _merge(out[i], v)
     return out
 
 
@@ -290,7 +430,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a raw mapping plus dotted overrides into a Config, or raise UserError."""
-    merged = _merge(data, parse_overrides(overrides or []))
+    merged = apply_preset(_merge(data, parse_overrides(overrides or [])), _merge)
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

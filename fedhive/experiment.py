@@ -15,9 +15,12 @@ from fedhive.algorithms import build_algorithm
 from fedhive.checkpoint import Checkpointer, config_hash
 from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
-from fedhive.data.synthetic import build_dataset
+from fedhive.data.build import build_dataset
+from fedhive.data.describe import describe_into
+from fedhive.data.federated import ClientData
 from fedhive.engines.base import CohortResult, build_engine
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
+from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
@@ -27,21 +30,26 @@ from fedhive.stopping import GracefulStop
 
 
 class Experiment:
-    """One federated experiment: `Experiment(config).run()` returns the metrics history."""
+    """One federated experiment: `Experiment(config).run()` returns the metrics history.
+    `dataset` (e.g. from `fedhive.data.from_arrays`) replaces the one `config.data` names."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, dataset: ClientData | None = None):
         self.config = config
         self.device = torch.device(config.device)
         check_device(self.device)
-        self.dataset = build_dataset(config.data, config.seed)
-        self.model = build_model(config.model, self.dataset.num_features, config.seed)
+        self.dataset = dataset if dataset is not None else build_dataset(config.data, config.seed)
+        if config.cohort.max > self.dataset.num_clients:
+            raise UserError(f"cohort.max ({config.cohort.max}) is larger than the dataset's "
+                            f"{self.dataset.num_clients} clients")
+        self.model = build_model(config.model, self.dataset.input_shape, config.seed, self.dataset.num_classes)
         self.model.module.to(self.device)
-        self.algorithm = build_algorithm(config, self.model)
+        self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         self.engine = build_engine(config.engine)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
+        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
         self.history: list[dict[str, Any]] = []
@@ -55,9 +63,11 @@ class Experiment:
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
+        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states, server.linear)
-        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
+        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
+                           client_states=out.states)
         usable = usable_clients(out.updates)
         if usable.any() and self._server_step(out.updates, ctx):
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
@@ -85,7 +95,7 @@ class Experiment:
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
         loss, acc = self.model.evaluate(self.params, x.to(self.device), y.to(self.device))
-        return {"test_loss": loss, "test_accuracy": acc}
+        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round)}
 
     def _eval_due(self) -> bool:
         return self.round % self.config.eval_every == 0 or self.round == self.config.rounds
@@ -96,7 +106,9 @@ class Experiment:
         checkpointed and summarised, then RunStopped is raised."""
         recorder = checkpointer = None
         if save:
-            self.run_dir = self.run_dir or new_run_dir(self.config)
+            if self.run_dir is None:
+                self.run_dir = new_run_dir(self.config)
+                describe_into(self.dataset, self.run_dir)
             recorder = Recorder(self.run_dir, self.config, rows=self.history)
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.config.checkpoint)
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
