@@ -25,10 +25,11 @@ from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
-from fedhive.sampling import UniformCohort
+from fedhive.sampling import build_sampler
 from fedhive.server.chain import ReducedUpdates, RoundContext
 from fedhive.stopping import GracefulStop
 from fedhive.system import build_system
+from fedhive.system.work import payload_bytes
 
 
 class Experiment:
@@ -47,12 +48,11 @@ class Experiment:
         self.model.module.to(self.device)
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         self.engine = build_engine(config.engine)
-        self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
+        self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
-        payload = self.params.numel() * self.params.element_size()
-        self.system = build_system(config, self.dataset.num_clients, payload)
+        self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))
         self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
@@ -218,6 +218,9 @@ class Experiment:
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
+            "epsilon": self.history[-1].get("epsilon") if self.history else None,
+            "bytes_up_total": sum(r.get("bytes_up", 0) for r in self.history),
+            "bytes_down_total": sum(r.get("bytes_down", 0) for r in self.history),
         }
 
 

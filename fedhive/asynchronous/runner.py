@@ -26,7 +26,7 @@ from fedhive.errors import FedhiveWarning, UserError
 from fedhive.server.chain import RoundContext
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import keyed_uniform
-from fedhive.system.work import samples_processed
+from fedhive.system.work import payload_bytes, samples_processed
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
 
@@ -38,7 +38,7 @@ class AsyncRunner:
     def __init__(self, exp):
         self.exp, self.cfg = exp, exp.config.asynchronous
         self.devices = Devices(exp.config.system or SystemConfig(), exp.dataset.num_clients, exp.config.seed)
-        self.payload = exp.params.numel() * exp.params.element_size()
+        self.down, self.up = payload_bytes(exp.config, exp.params)
         self.stream = CandidateStream(exp.sampler, exp.dataset, lambda per_step: samples_processed(exp.config, per_step))
         self.queue = EventQueue()
         self.sim_time, self.version, self.next_task, self.starts = 0.0, 0, 0, 0
@@ -87,7 +87,7 @@ class AsyncRunner:
         task_id, self.next_task = self.next_task, self.next_task + 1
         self.tasks[task_id] = Task(client, draw, self.version, t)
         self.busy.add(client)
-        end = t + self.devices.task_time(client, draw, samples, self.payload, self.payload).total
+        end = t + self.devices.task_time(client, draw, samples, self.down, self.up).total
         offline = self.devices.online_until(client, t)
         if self.devices.drops_out(client, draw) or offline < end:
             self.queue.push(min(end, offline), LOST, client, task_id)

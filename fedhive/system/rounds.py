@@ -51,11 +51,11 @@ def prefix_within(per_step: torch.Tensor, limit: float) -> int:
 class SyncSystem:
     """Plans each synchronous round on the simulated clock (`sim_time` seconds so far)."""
 
-    def __init__(self, config: Config, num_clients: int, payload_bytes: float):
+    def __init__(self, config: Config, num_clients: int, payload: tuple[int, int]):
         self.config, self.round_cfg = config, config.round
         self.system: SystemConfig = config.system or SystemConfig()
         self.devices = Devices(self.system, num_clients, config.seed)
-        self.num_clients, self.payload = num_clients, payload_bytes
+        self.num_clients, (self.down, self.up) = num_clients, payload
         self.epochs = local_epochs(config)
         self.sim_time = 0.0
 
@@ -96,7 +96,7 @@ class SyncSystem:
         per_step, cached = step_samples(dataset, round, drawn)
         work = dict(zip(drawn, per_step))
         done = dict(zip(drawn, samples_processed(self.config, per_step).tolist()))
-        times = {c: dev.task_time(c, round, done[c], self.payload, self.payload) for c in drawn}
+        times = {c: dev.task_time(c, round, done[c], self.down, self.up) for c in drawn}
         active = [c for c in drawn if t0 + times[c].total <= dev.online_until(c, t0)]
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
@@ -148,9 +148,9 @@ def round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def build_system(config: Config, num_clients: int, payload_bytes: float):
+def build_system(config: Config, num_clients: int, payload: tuple[int, int]):
     """The sync system model when the config asks for one, else Homogeneous (async runs
     keep their own clock)."""
     if config.mode == "async" or (config.system is None and config.round == type(config.round)()):
         return Homogeneous()
-    return SyncSystem(config, num_clients, payload_bytes)
+    return SyncSystem(config, num_clients, payload)

@@ -26,3 +26,15 @@ def samples_processed(config: Config, per_step: torch.Tensor) -> torch.Tensor:
     real = (per_step > 0).sum(-1).clamp_min(1)
     order = torch.arange(steps).unsqueeze(0) % real.unsqueeze(1)
     return per_step.gather(1, order).sum(-1)
+
+
+def payload_bytes(config: Config, params: torch.Tensor) -> tuple[int, int]:
+    """(bytes down, bytes up) of one task: the model, and the client's upload as the
+    configured compression codec encodes it, so compression shortens simulated time."""
+    down = params.numel() * params.element_size()
+    codec = getattr(config, "compression", None)
+    if codec is None or codec.name == "none":
+        return down, down
+    from fedhive.compression import build_codec
+
+    return down, build_codec(codec.name, codec.levels, codec.fraction, codec.error_feedback).nbytes(params.numel())

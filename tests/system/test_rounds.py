@@ -200,3 +200,11 @@ def test_compare_draws_curves_against_simulated_time(tmp_path, cli):
     plain.run()
     res = cli("compare", dirs[0], str(plain.run_dir), "-o", str(tmp_path / "c2.png"), "--x", "sim_time")
     assert res.returncode == 2 and "--x sim_time needs runs with a simulated clock" in res.stderr
+
+
+def test_compression_shortens_the_upload_time():
+    slow_up = SMALL + ["system.upload.value=10", "system.download.value=1e12", "rounds=1"]
+    plain = Experiment(load_config(None, slow_up)).step()
+    half = Experiment(load_config(None, slow_up + ["compression.name=fp16"])).step()
+    # 3 float32 parameters up at 10 B/s take 1.2 s; as fp16 0.6 s (compute is the same)
+    assert plain["round_time"] - half["round_time"] == pytest.approx(0.6, rel=1e-6)
