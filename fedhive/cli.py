@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fedhive.errors import UserError
+from fedhive.errors import RunFailed, UserError
 
 EPILOG = """examples:
   fedhive run                                   the reference experiment
@@ -35,10 +35,16 @@ def _load(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
+    from fedhive.launch import should_spawn, spawn_workers
+
+    if should_spawn(config.engine):
+        return spawn_workers(config.engine.workers, ["run", *args.args, *(["-q"] if args.quiet else [])])
     from fedhive.experiment import Experiment
 
     exp = Experiment(config)
     exp.run(quiet=args.quiet)
+    if exp.run_dir is None:  # a distributed run's other ranks: rank 0 reports
+        return 0
     if not args.quiet:
         print_summary(exp)
     else:
@@ -122,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"fedhive: error: {e}", file=sys.stderr)
         return 2
+    except RunFailed as e:
+        print(f"fedhive: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -81,7 +81,32 @@ class ServerConfig(Section):
 class EngineConfig(Section):
     """Which engine runs the client updates."""
 
-    name: Literal["sequential"] = "sequential"
+    name: Literal["sequential", "distributed"] = "sequential"
+    # The distributed engine (a torch.distributed process group; see README "Distributed runs").
+    workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
+    local: Literal["sequential"] = Field("sequential", description="engine each rank runs its slice with")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto: nccl on cuda, else gloo")
+    timeout_s: float = Field(300.0, gt=0, description="how long a rank waits for the others before failing")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workers_imply_distributed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" not in data and _int_or_none(data.get("workers")) not in (None, 1):
+            return {**data, "name": "distributed"}
+        return data
+
+    @model_validator(mode="after")
+    def _workers_need_distributed(self) -> "EngineConfig":
+        if self.workers > 1 and self.name != "distributed":
+            raise ValueError(f"workers={self.workers} needs name=distributed (got {self.name!r})")
+        return self
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class Config(Section):

@@ -12,7 +12,7 @@ from fedhive.algorithms import build_algorithm
 from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
 from fedhive.data.synthetic import build_dataset
-from fedhive.engines.base import build_engine
+from fedhive.engines.base import build_engine, is_leader
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
@@ -28,9 +28,10 @@ class Experiment:
         self.device = torch.device(config.device)
         self.dataset = build_dataset(config.data, config.seed)
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
-        self.model.module.to(self.device)
         self.algorithm = build_algorithm(config, self.model)
-        self.engine = build_engine(config.engine)
+        # The engine first: a distributed one picks this rank's GPU before anything moves there.
+        self.engine = build_engine(config.engine, self.algorithm.server.linear, self.device)
+        self.model.module.to(self.device)
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
@@ -72,6 +73,8 @@ class Experiment:
 
     def run(self, quiet: bool = True, save: bool = True) -> list[dict[str, Any]]:
         """Run the remaining rounds. With `save`, write the run folder (see README)."""
+        leader = is_leader(self.engine)  # other ranks of a distributed run stay silent
+        save, quiet = save and leader, quiet or not leader
         recorder = None
         if save:
             self.run_dir = new_run_dir(self.config)

@@ -36,9 +36,7 @@ class ReferenceTask:
         """The cohort's data, padded to its longest client: x `[K, S, B, 2]`."""
         cfg = self.config
         gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
-        steps = [
-            int(torch.randint(cfg.batches.min, cfg.batches.max + 1, (), generator=g)) for g in gens
-        ]
+        steps = [self._steps(g) for g in gens]
         k, s_max, b = len(gens), max(steps, default=0), cfg.batch_size
         x = torch.zeros(k, s_max, b, self.num_features)
         mask = torch.zeros(k, s_max, b)
@@ -48,6 +46,16 @@ class ReferenceTask:
         x.mul_(2).sub_(1)
         x.mul_(mask.unsqueeze(-1))  # padding stays exactly zero
         return Batches(x, label(x) * mask, mask)
+
+    def _steps(self, g: torch.Generator) -> int:
+        """A client's batch count: the first draw of its round's data generator."""
+        return int(torch.randint(self.config.batches.min, self.config.batches.max + 1, (), generator=g))
+
+    def client_samples(self, round: int, client_ids: Sequence[int]) -> list[int]:
+        """Each client's sample count this round, without drawing its data (engines use it
+        to balance work)."""
+        gens = (rng.generator(self.seed, round, int(c), "data") for c in client_ids)
+        return [self._steps(g) * self.config.batch_size for g in gens]
 
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh test set for this round: x `[N, 2]`, y `[N]`."""

@@ -7,11 +7,14 @@ from typing import NamedTuple
 import torch
 
 from fedhive.config import EngineConfig
+from fedhive.errors import UserError
+from fedhive.server.chain import LinearAggregate
 
 
 class CohortResult(NamedTuple):
-    """A cohort's results in client order: updates `[K, P]`, weights `[K]`, per-client
-    metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
+    """A cohort's results in client order: updates `[K, P]` (or a `PartialSum` when the
+    engine already took a linear aggregate's sum), weights `[K]`, per-client metrics
+    `{name: [K]}` and new client states `{name: [K, ...]}`."""
 
     updates: torch.Tensor
     weights: torch.Tensor
@@ -19,9 +22,31 @@ class CohortResult(NamedTuple):
     states: dict[str, torch.Tensor]
 
 
-def build_engine(config: EngineConfig):
-    """The engine named in the config."""
+def build_engine(config: EngineConfig, linear: LinearAggregate | None = None,
+                 device: torch.device | str = "cpu"):
+    """The engine named in the config. `linear` is the server chain's linear aggregate, if
+    it starts with one (engines that can sum updates themselves use it)."""
+    from fedhive.engines.process_group import launched_world_size
+
+    world = launched_world_size()
+    if world > 1 and config.name != "distributed":
+        raise UserError(f"engine.name: started as {world} processes (WORLD_SIZE={world}); set engine.name=distributed")
+    return create_engine(config, linear, device)
+
+
+def create_engine(config: EngineConfig, linear: LinearAggregate | None = None,
+                  device: torch.device | str = "cpu"):
+    """The engine named in the config, wherever this process runs (a rank's local engine)."""
+    from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
 
-    engines = {"sequential": SequentialEngine}
-    return engines[config.name](config)
+    engines = {
+        "sequential": lambda: SequentialEngine(config),
+        "distributed": lambda: DistributedEngine(config, linear, device),
+    }
+    return engines[config.name]()
+
+
+def is_leader(engine) -> bool:
+    """Whether this process writes the run folder and shows progress (rank 0, or the only one)."""
+    return getattr(engine, "rank", 0) == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from fedhive.server.chain import LinearAggregate, RoundContext, Transform
+from fedhive.server.chain import LinearAggregate, PartialSum, RoundContext, Transform
 
 
 def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundContext):
@@ -24,7 +24,10 @@ def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundConte
 def linear_aggregate(coef, finish) -> Transform:
     """An aggregate of the form `finish(sum_k coef(w)_k * u_k, w)` over finite rows."""
 
-    def update(updates: torch.Tensor, state, ctx: RoundContext):
+    def update(updates: torch.Tensor | PartialSum, state, ctx: RoundContext):
+        if isinstance(updates, PartialSum):  # an engine already took the sum
+            ctx.metrics["dropped"] = ctx.metrics.get("dropped", 0) + updates.dropped
+            return finish(updates.total, updates.weights), state
         rows, w = drop_nonfinite(updates, ctx.weights, ctx)
         total = coef(w).to(rows.dtype) @ rows
         return finish(total, w), state

@@ -39,7 +39,21 @@ class LinearAggregate(NamedTuple):
     finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+class PartialSum(NamedTuple):
+    """A linear aggregate's sum already taken by an engine (streamed over chunks or
+    all-reduced over processes): `total = sum_k coef(w)_k u_k` over the finite rows, those
+    rows' `weights`, and how many rows were `dropped` as non-finite. A transform with
+    `linear` set accepts it in place of the `[K, P]` rows."""
+
+    total: torch.Tensor
+    weights: torch.Tensor
+    dropped: int
+
+
 class Transform(NamedTuple):
+    """`linear` is set when the transform begins with a linear aggregate: an engine may
+    then hand `update` a `PartialSum` instead of the cohort's `[K, P]` rows."""
+
     init: Callable[[torch.Tensor], Any]
     update: Callable[[torch.Tensor, Any, RoundContext], tuple[torch.Tensor, Any]]
     stage: str = "server"
@@ -68,7 +82,7 @@ def chain(*members: Transform | tuple[str, Transform]) -> Transform:
 
     stages = [t.stage for _, t in named]
     stage = "aggregate" if "aggregate" in stages else stages[0] if stages else "server"
-    linear = named[0][1].linear if len(named) == 1 else None
+    linear = named[0][1].linear if named else None  # a chain that starts with a linear aggregate
     return Transform(init, update, stage, linear)
 
 

@@ -1,0 +1,127 @@
+"""The distributed engine: each rank of a torch.distributed process group runs its slice of
+the cohort with a local engine, then the ranks exchange just enough for every one of them
+to take the same server step.
+
+Every rank draws the same cohort from the keyed RNG and splits it the same way (balanced
+by sample count), so no rank ever has to be told what to do. After the local run:
+
+- a chain that starts with a linear aggregate (sum, mean, weighted mean) gets a
+  `PartialSum`: each rank sums its own rows and one `all_reduce` adds the partial sums,
+  so only `[P]` crosses the wire, not `[K, P]`;
+- any other chain (robust aggregates, per-client clipping) gets all `[K, P]` rows, from
+  one `all_gather`.
+
+Weights, metrics and client states are always gathered (they are small), so the round's
+metrics row and the server chain's inputs are the same on every rank and the same as in
+one process. The server chain then runs on every rank; deterministic transforms and keyed
+noise keep the models identical without a broadcast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+
+from fedhive.client.update import ClientUpdate
+from fedhive.config import EngineConfig
+from fedhive.engines.base import CohortResult
+from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
+from fedhive.engines.process_group import ProcessGroup
+from fedhive.server.chain import LinearAggregate, PartialSum
+
+
+def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
+    """Estimated work per client: its sample count when the dataset can tell it without
+    drawing the data (`client_samples`), else the same for everyone."""
+    sizes = getattr(dataset, "client_samples", None)
+    if sizes is None:
+        return [1.0] * len(client_ids)
+    return [float(s) for s in sizes(round, client_ids)]
+
+
+class DistributedEngine:
+    """Runs rank `rank`'s slice of each cohort with the local engine named by
+    `config.local`, then all-reduces (linear aggregates) or all-gathers (the rest).
+
+    `comm_s` is the time the last round spent in collectives (for the benchmark)."""
+
+    def __init__(self, config: EngineConfig, linear: LinearAggregate | None = None,
+                 device: torch.device | str = "cpu"):
+        from fedhive.engines.base import create_engine
+
+        self.config = config
+        self.device = torch.device(device)
+        self.group = ProcessGroup(config, self.device)
+        self.rank, self.world = self.group.rank, self.group.world
+        self.local = create_engine(config.model_copy(update={"name": config.local, "workers": 1}), linear, device)
+        self.linear = linear
+        self.comm_s = 0.0
+        self._schema: Schema | None = None
+
+    def slices(self, dataset, round: int, client_ids: Sequence[int]) -> list[list[int]]:
+        """Cohort positions per rank, the same on every rank."""
+        return balanced_slices(client_work(dataset, round, client_ids), self.world)
+
+    def run(
+        self,
+        update: ClientUpdate,
+        params: torch.Tensor,
+        dataset,
+        round: int,
+        client_ids: Sequence[int],
+        states: dict[str, torch.Tensor] | None = None,
+    ) -> CohortResult:
+        """This rank's slice through the local engine, then the exchange; returns the whole
+        cohort's result (updates as a `PartialSum` when the aggregate is linear)."""
+        ids = [int(c) for c in client_ids]
+        slices = self.slices(dataset, round, ids)
+        mine = torch.tensor(slices[self.rank], dtype=torch.int64)
+        my_states = {k: v[mine.to(v.device)] for k, v in (states or {}).items()}
+        local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], my_states)
+        t0 = time.perf_counter()
+        rows = self._rows(local)
+        full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
+        metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
+        new_states = {k.removeprefix("state/"): v for k, v in full.items() if k.startswith("state/")}
+        if self.linear is None:
+            updates = full["update"]
+        else:
+            updates = self._reduce(round, local.updates, full, mine.to(params.device))
+        self.comm_s = time.perf_counter() - t0
+        return CohortResult(updates, full["weight"], metrics, new_states)
+
+    def _rows(self, local: CohortResult) -> dict[str, torch.Tensor]:
+        rows = {"weight": local.weights}
+        if self.linear is None:
+            rows["update"] = local.updates
+        else:
+            rows["finite"] = torch.isfinite(local.updates).all(dim=1).to(local.weights.dtype)
+        rows.update({f"metric/{k}": v for k, v in local.metrics.items()})
+        rows.update({f"state/{k}": v for k, v in local.states.items()})
+        return rows
+
+    def _agree_schema(self, round: int, rows: dict[str, torch.Tensor]) -> Schema:
+        """What each row holds. A rank with an empty slice cannot know the metric names, so
+        the first round takes them from any rank that ran clients (one small exchange)."""
+        if self._schema is None:
+            mine = schema_of(rows) if len(rows["weight"]) else None
+            known = [s for s in self.group.all_gather_object(round, mine) if s is not None]
+            self._schema = known[0]
+        elif len(rows["weight"]) and schema_of(rows) != self._schema:
+            raise RuntimeError(f"round {round}: client results changed shape: {schema_of(rows)} != {self._schema}")
+        return self._schema
+
+    def _reduce(self, round: int, updates: torch.Tensor, full: dict[str, torch.Tensor],
+                mine: torch.Tensor) -> PartialSum:
+        """This rank's share of `sum_k coef(w)_k u_k`, summed over ranks. Coefficients come
+        from the whole cohort's finite weights, as in one process, since `coef` may look
+        at all of them (e.g. to normalise)."""
+        weights, finite = full["weight"], full["finite"].bool()
+        coef = torch.zeros_like(weights)
+        coef[finite] = self.linear.coef(weights[finite]).to(weights.dtype)
+        ok = finite[mine]
+        partial = coef[mine][ok].to(updates.dtype) @ updates[ok]
+        total = self.group.all_reduce(round, partial)
+        return PartialSum(total, weights[finite], int((~finite).sum()))
