@@ -50,7 +50,7 @@ def pack(rows: dict[str, torch.Tensor], schema: Schema, n: int, device: torch.de
         value = rows.get(col.name)
         if value is None:
             value = torch.zeros(n, *col.shape, dtype=col.dtype, device=device)
-        parts.setdefault(col.dtype, []).append(value.reshape(n, -1))
+        parts.setdefault(col.dtype, []).append(value.reshape(n, math.prod(col.shape)))
     return {dtype: torch.cat(cols, dim=1) for dtype, cols in parts.items()}
 
 
