@@ -9,10 +9,9 @@ from typing import Any
 import torch
 
 from fedhive.algorithms import build_algorithm
-from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
 from fedhive.data.synthetic import build_dataset
-from fedhive.engines.base import build_engine, is_leader
+from fedhive.engines.base import build_engine, client_state_store, is_leader
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
@@ -35,7 +34,7 @@ class Experiment:
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
-        self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
+        self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.round = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None

@@ -50,3 +50,12 @@ def create_engine(config: EngineConfig, linear: LinearAggregate | None = None,
 def is_leader(engine) -> bool:
     """Whether this process writes the run folder and shows progress (rank 0, or the only one)."""
     return getattr(engine, "rank", 0) == 0
+
+
+def client_state_store(engine, init_state, params: torch.Tensor):
+    """Where per-client state lives: the engine's own store if it has one (the distributed
+    engine keeps each client's state on the rank that owns it), else one in-process store."""
+    from fedhive.client.state import ClientStateStore
+
+    make = getattr(engine, "state_store", None)
+    return make(init_state, params) if make is not None else ClientStateStore(init_state, params)

@@ -11,24 +11,27 @@ by sample count), so no rank ever has to be told what to do. After the local run
 - any other chain (robust aggregates, per-client clipping) gets all `[K, P]` rows, from
   one `all_gather`.
 
-Weights, metrics and client states are always gathered (they are small), so the round's
-metrics row and the server chain's inputs are the same on every rank and the same as in
-one process. The server chain then runs on every rank; deterministic transforms and keyed
+Weights and metrics are always gathered (they are small), so the round's metrics row and
+the server chain's inputs are the same on every rank and the same as in one process.
+Client state (SCAFFOLD, error feedback) never moves: when the algorithm has some, each
+client runs on the rank that owns it (`client % world`) instead of the balanced split. The server chain then runs on every rank; deterministic transforms and keyed
 noise keep the models identical without a broadcast.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
+from fedhive.client.state import ClientState
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.engines.base import CohortResult
 from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
 from fedhive.engines.process_group import ProcessGroup
+from fedhive.engines.sharded_state import ShardedStateStore, owner
 from fedhive.server.chain import LinearAggregate, PartialSum
 
 
@@ -60,9 +63,16 @@ class DistributedEngine:
         self.comm_s = 0.0
         self._schema: Schema | None = None
 
-    def slices(self, dataset, round: int, client_ids: Sequence[int]) -> list[list[int]]:
-        """Cohort positions per rank, the same on every rank."""
+    def slices(self, dataset, round: int, client_ids: Sequence[int], stateful: bool = False) -> list[list[int]]:
+        """Cohort positions per rank, the same on every rank: balanced by work, or each
+        client on the rank that holds its state."""
+        if stateful:
+            return [[i for i, c in enumerate(client_ids) if owner(c, self.world) == r] for r in range(self.world)]
         return balanced_slices(client_work(dataset, round, client_ids), self.world)
+
+    def state_store(self, init_state: Callable[[torch.Tensor], ClientState], params: torch.Tensor) -> ShardedStateStore:
+        """Where client state lives in a distributed run: with the rank that owns the client."""
+        return ShardedStateStore(init_state, params, self.group)
 
     def run(
         self,
@@ -75,22 +85,21 @@ class DistributedEngine:
     ) -> CohortResult:
         """This rank's slice through the local engine, then the exchange; returns the whole
         cohort's result (updates as a `PartialSum` when the aggregate is linear)."""
-        ids = [int(c) for c in client_ids]
-        slices = self.slices(dataset, round, ids)
-        mine = torch.tensor(slices[self.rank], dtype=torch.int64)
-        my_states = {k: v[mine.to(v.device)] for k, v in (states or {}).items()}
+        ids, states = [int(c) for c in client_ids], states or {}
+        slices = self.slices(dataset, round, ids, stateful=bool(states))
+        mine = torch.tensor(slices[self.rank], dtype=torch.int64, device=params.device)
+        my_states = {k: v[mine.to(v.device)] for k, v in states.items()}
         local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], my_states)
         t0 = time.perf_counter()
         rows = self._rows(local)
         full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
         metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
-        new_states = {k.removeprefix("state/"): v for k, v in full.items() if k.startswith("state/")}
         if self.linear is None:
             updates = full["update"]
         else:
             updates = self._reduce(round, local.updates, full, mine.to(params.device))
         self.comm_s = time.perf_counter() - t0
-        return CohortResult(updates, full["weight"], metrics, new_states)
+        return CohortResult(updates, full["weight"], metrics, _own_rows(states, local.states, mine))
 
     def _rows(self, local: CohortResult) -> dict[str, torch.Tensor]:
         rows = {"weight": local.weights}
@@ -99,7 +108,6 @@ class DistributedEngine:
         else:
             rows["finite"] = torch.isfinite(local.updates).all(dim=1).to(local.weights.dtype)
         rows.update({f"metric/{k}": v for k, v in local.metrics.items()})
-        rows.update({f"state/{k}": v for k, v in local.states.items()})
         return rows
 
     def _agree_schema(self, round: int, rows: dict[str, torch.Tensor]) -> Schema:
@@ -125,3 +133,12 @@ class DistributedEngine:
         partial = coef[mine][ok].to(updates.dtype) @ updates[ok]
         total = self.group.all_reduce(round, partial)
         return PartialSum(total, weights[finite], int((~finite).sum()))
+
+
+def _own_rows(states: dict[str, torch.Tensor], new: dict[str, torch.Tensor], mine: torch.Tensor):
+    """The cohort's states with this rank's rows replaced by their new values; the other
+    rows are left as they came (their owners update them), so states never cross ranks."""
+    out = {k: v.clone() for k, v in states.items()}
+    for k, v in new.items():
+        out[k][mine.to(v.device)] = v
+    return out

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 from fedhive.launch import free_port, worker_env
 from fedhive.recorder import read_metrics
+from tests.engines.distributed_cases import run_case
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("distributed_cases.py")
@@ -30,6 +29,7 @@ CASES = {
                              "server.optimizer=sgd"]},
     "mean_all_gather": {"overrides": [*SMALL, "server.aggregate=mean"], "gather": True},
     "empty_slices": {"overrides": [*SMALL, "cohort.min=1", "cohort.max=2"]},
+    "client_state": {"overrides": [*SMALL, "data.clients=9"], "stateful": True},
 }
 TIMING = ("round_s", "wall_s")
 
@@ -44,15 +44,9 @@ def _start(world: int, argv: list[str], **popen) -> list[subprocess.Popen]:
             for r in range(world)]
 
 
-def _one_process(overrides: list[str]) -> tuple[list[dict], list[float]]:
-    exp = Experiment(load_config(None, overrides))
-    history = exp.run(quiet=True, save=False)
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in history], exp.params.tolist()
-
-
 @pytest.fixture(scope="module")
 def expected():
-    return {name: _one_process(case["overrides"]) for name, case in CASES.items()}
+    return {name: run_case(case, engine="sequential") for name, case in CASES.items()}
 
 
 @pytest.fixture(scope="module", params=[2, 3])
@@ -81,13 +75,14 @@ def _assert_close(got: list[dict], want: list[dict]) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_ranks_match_one_process(case, ranks_results, expected):
     world, results = ranks_results
-    want_history, want_params = expected[case]
+    want = expected[case]
     for r in range(world):  # the server step is taken on every rank: identical models everywhere
-        _assert_close(results[r][case]["history"], want_history)
-        assert results[r][case]["params"] == pytest.approx(want_params, rel=1e-5, abs=1e-7)
+        _assert_close(results[r][case]["history"], want["history"])
+        assert results[r][case]["params"] == pytest.approx(want["params"], rel=1e-5, abs=1e-7)
+        assert results[r][case]["states"] == want["states"]  # state_dict gathers every rank's share
     # The ranks ran disjoint slices that together are exactly each round's cohort.
     exp = Experiment(load_config(None, CASES[case]["overrides"]))
-    for rnd in range(len(want_history)):
+    for rnd in range(len(want["history"])):
         ran = [cid for r in range(world) for cid in results[r][case]["ran"][rnd]]
         assert sorted(ran) == sorted(exp.sampler(rnd).tolist())
 
@@ -101,9 +96,19 @@ def test_empty_slice_occurs(ranks_results):
 
 @pytest.mark.parametrize("case", CASES)
 def test_one_rank_matches_sequential(case, expected):
-    history, params = _one_process([*CASES[case]["overrides"], "engine.name=distributed"])
-    _assert_close(history, expected[case][0])
-    assert params == pytest.approx(expected[case][1], rel=1e-6)
+    got = run_case(CASES[case])
+    _assert_close(got["history"], expected[case]["history"])
+    assert got["params"] == pytest.approx(expected[case]["params"], rel=1e-6)
+    assert got["states"] == expected[case]["states"]
+
+
+@pytest.mark.slow
+def test_client_state_stays_with_its_owner(ranks_results, expected):
+    world, results = ranks_results
+    for r in range(world):
+        ran = {c for rnd in results[r]["client_state"]["ran"] for c in rnd}
+        assert ran and all(c % world == r for c in ran)
+    assert len(expected["client_state"]["states"]) > 3  # the case really kept state
 
 
 @pytest.mark.slow
@@ -115,12 +120,12 @@ def test_workers_shorthand_writes_one_run_folder(tmp_path):
     assert proc.stdout.split() == [str(tmp_path / "dist")]  # rank 0 alone prints and writes
     assert [p.name for p in tmp_path.iterdir()] == ["dist"]
     rows = [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(tmp_path / "dist")]
-    _assert_close(rows, _one_process(SMALL)[0])
+    _assert_close(rows, run_case({"overrides": SMALL}, engine="sequential")["history"])
     assert "name: distributed" in (tmp_path / "dist" / "config.yaml").read_text()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
 def test_lost_rank_ends_run_with_error_naming_it(how, tmp_path):
     """Rank 1 is killed (its connections drop) or frozen (only the timeout can tell)."""
     args = ["-m", "fedhive", "run", *SMALL, "rounds=100000", "eval_every=1000", "engine.name=distributed",
