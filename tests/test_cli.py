@@ -1,0 +1,66 @@
+"""The command line: run with overrides, plot, validate, help, and exit 2 on user errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_run_with_config_and_overrides_writes_a_run_folder(cli, tmp_path):
+    from tests.conftest import REPO
+
+    res = cli("run", str(REPO / "configs/reference.yaml"), "rounds=3", "seed=3", "cohort.min=5", "cohort.max=10",
+              "name=small")
+    assert res.returncode == 0, res.stderr
+    assert "test accuracy" in res.stdout and "runs/small" in res.stdout
+    summary = json.loads((tmp_path / "runs/small/summary.json").read_text())
+    assert summary["rounds"] == 3
+    rows = (tmp_path / "runs/small/metrics.jsonl").read_text().splitlines()
+    assert all(5 <= json.loads(r)["clients"] <= 10 for r in rows)
+
+
+def test_quiet_prints_only_the_run_folder_and_plot_redraws(cli, tmp_path):
+    res = cli("run", "rounds=2", "--quiet", "name=q")
+    assert res.returncode == 0 and res.stdout.strip() == "runs/q" and res.stderr == ""
+    png = tmp_path / "runs/q/plots/loss.png"
+    png.unlink()
+    res = cli("plot", "runs/q")
+    assert res.returncode == 0 and png.is_file()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "rounds=abc"], "rounds: Input should be a valid integer"),
+        (["run", "rounds=-1"], "rounds: Input should be greater than or equal to 1"),
+        (["run", "configs/reference.yaml", "nokey"], "override 'nokey': expected key=value"),
+        (["run", "missing.yaml"], "config file not found: missing.yaml"),
+        (["run", "cohort.min=30"], "cohort: min (30) must be <= max (29)"),
+        (["run", "bogus.field=1"], "bogus: unknown key"),
+        (["validate", "rounds=1.5"], "rounds: Input should be a valid integer"),
+        (["plot", "nowhere"], "nowhere: not a run folder"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(cli, tmp_path, args, fragment):
+    from tests.conftest import REPO
+
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "configs/reference.yaml").write_text((REPO / "configs/reference.yaml").read_text())
+    res = cli(*args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in res.stderr
+    assert not Path(tmp_path / "runs").exists()
+
+
+def test_help_for_every_command(cli):
+    res = cli("--help")
+    assert res.returncode == 0 and "run" in res.stdout and "plot" in res.stdout
+    for sub in ("run", "validate", "plot"):
+        res = cli(sub, "--help")
+        assert res.returncode == 0 and "usage: fedhive " + sub in res.stdout
+
+
+def test_validate_prints_the_resolved_config(cli):
+    res = cli("validate", "rounds=7")
+    assert res.returncode == 0 and "rounds: 7" in res.stdout and "optimizer: adam" in res.stdout
