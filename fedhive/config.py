@@ -91,15 +91,16 @@ class EngineConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _workers_imply_distributed(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "name" not in data and _int_or_none(data.get("workers")) not in (None, 1):
-            return {**data, "name": "distributed"}
-        return data
-
-    @model_validator(mode="after")
-    def _workers_need_distributed(self) -> "EngineConfig":
-        if self.workers > 1 and self.name != "distributed":
-            raise ValueError(f"workers={self.workers} needs name=distributed (got {self.name!r})")
-        return self
+        """`workers: N` runs the named engine in N processes: the distributed engine, with
+        the named one (default sequential) as each rank's local engine."""
+        if not isinstance(data, dict) or _int_or_none(data.get("workers")) in (None, 1):
+            return data
+        name = data.get("name", "distributed")
+        if name == "distributed":
+            return {**data, "name": name}
+        if "local" in data and data["local"] != name:
+            raise ValueError(f"workers > 1 runs engine {name!r} on each rank, but local is {data['local']!r}")
+        return {**data, "name": "distributed", "local": name}
 
 
 def _int_or_none(value: Any) -> int | None:

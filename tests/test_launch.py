@@ -15,8 +15,10 @@ from fedhive.launch import should_spawn, supervise, worker_env
 def test_workers_imply_the_distributed_engine():
     assert load_config(None, ["engine.workers=2"]).engine.name == "distributed"
     assert load_config(None, []).engine.name == "sequential"
-    with pytest.raises(UserError, match="engine: workers=2 needs name=distributed"):
-        load_config(None, ["engine.workers=2", "engine.name=sequential"])
+    explicit = load_config(None, ["engine.workers=2", "engine.name=sequential"]).engine  # as in reference.yaml
+    assert (explicit.name, explicit.local) == ("distributed", "sequential")
+    with pytest.raises(UserError, match="engine: workers > 1 runs engine 'sequential' on each rank, but local"):
+        load_config(None, ["engine.workers=2", "engine.name=sequential", "engine.local=vectorized"])
     with pytest.raises(UserError, match="engine.timeout_s"):
         load_config(None, ["engine.timeout_s=0"])
     with pytest.raises(UserError, match="engine.backend"):

@@ -85,7 +85,7 @@ class ProcessGroup:
         where = f"distributed engine: round {round}: {what} failed on rank {self.rank} of {self.world}"
         lost = self._liveness.lost_ranks() if self._liveness is not None else None
         if lost is None:
-            return f"{where} (could not reach the rendezvous store to tell which rank failed): {first}"
+            return f"{where}; the rendezvous store is unreachable, so its host (rank 0 or the launcher) is gone: {first}"
         if not lost:
             return f"{where}; every rank is alive, a peer may be stuck in communication: {first}"
         names = ", ".join(f"rank {r}" for r in lost)
