@@ -29,18 +29,23 @@ _LAZY = {
     "build_model": "fedhive.models.registry",
     "plot_run": "fedhive.plots",
     "read_metrics": "fedhive.recorder",
+    "ReducedUpdates": "fedhive.server.chain",
+    "SequentialEngine": "fedhive.engines.sequential",
+    "VectorizedEngine": "fedhive.engines.vectorized",
 }
 
 if TYPE_CHECKING:
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
     from fedhive.data.batches import Batches
+    from fedhive.engines.sequential import SequentialEngine
+    from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
     from fedhive.plots import plot_run
     from fedhive.recorder import read_metrics
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
-    from fedhive.server.chain import RoundContext, Transform, chain
+    from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adam, sgd
 
 

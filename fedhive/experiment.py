@@ -29,7 +29,7 @@ class Experiment:
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
         self.algorithm = build_algorithm(config, self.model)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
-        self.engine = build_engine(config.engine, self.algorithm.server.linear, self.device)
+        self.engine = build_engine(config.engine, self.device)
         self.model.module.to(self.device)
         self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
@@ -44,10 +44,11 @@ class Experiment:
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
-        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states)
+        server = self.algorithm.server
+        out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states, server.linear)
         self.client_states.scatter(ids, out.states)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
-        step, self.server_state = self.algorithm.server.update(out.updates, self.server_state, ctx)
+        step, self.server_state = server.update(out.updates, self.server_state, ctx)
         self.params = self.params + step
         self.round += 1
         samples = out.weights.sum()

@@ -13,8 +13,9 @@ from fedhive.launch import should_spawn, supervise, worker_env
 
 
 def test_workers_imply_the_distributed_engine():
-    assert load_config(None, ["engine.workers=2"]).engine.name == "distributed"
-    assert load_config(None, []).engine.name == "sequential"
+    implied = load_config(None, ["engine.workers=2"]).engine
+    assert (implied.name, implied.local) == ("distributed", "vectorized")
+    assert load_config(None, []).engine.name == "vectorized"
     explicit = load_config(None, ["engine.workers=2", "engine.name=sequential"]).engine  # as in reference.yaml
     assert (explicit.name, explicit.local) == ("distributed", "sequential")
     with pytest.raises(UserError, match="engine: workers > 1 runs engine 'sequential' on each rank, but local"):

@@ -5,6 +5,12 @@ A client update maps `(global_params [P], batches, state, key) -> ClientResult`.
 it, so FedSGD returns the summed batch gradients and FedAvg returns `params - local`.
 Nothing here loops over samples or knows which engine calls it, so `vmap` over a cohort
 gives each client exactly its own result.
+
+An update may carry a `cohort_sum` attribute: `(params, cohort_batches, coef) ->
+(total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole padded cohort
+at once, with its weights and per-client metrics. The gradient update has one (a
+weighted sum of gradients is the gradient of the weighted sum of losses, so the cohort
+goes through one forward/backward); wrappers that change the update must not copy it.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ ClientUpdate = Callable[[torch.Tensor, Batches, ClientState, torch.Tensor], Clie
 
 
 def _sample_weighted_loss(per_step: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean loss per real sample from per-step means: `[S]` -> scalar, or `[K, S]` -> `[K]`."""
     n = mask.sum(-1)
-    return (per_step * n).sum() / n.sum().clamp_min(1.0)
+    return (per_step * n).sum(-1) / n.sum(-1).clamp_min(1.0)
 
 
 def gradient_update(model: FunctionalModel) -> ClientUpdate:
@@ -47,13 +54,38 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         # Summing per-batch mean losses makes one backward give the sum of batch gradients.
         return per_step.sum(), per_step
 
+    def weighted_loss(params: torch.Tensor, data: Batches, step_coef: torch.Tensor):
+        per_step = model.masked_loss(params, data.x, data.y, data.mask)
+        return (per_step * step_coef).sum(), per_step.detach()
+
     grad_fn = grad(total_loss, has_aux=True)
+
+    def weighted_grad_fn(params: torch.Tensor, data: Batches, step_coef: torch.Tensor):
+        # Plain autograd: no per-client transform is needed here, and it is the cheapest
+        # path through eager mode and through torch.compile.
+        leaf = params.detach().requires_grad_(True)
+        objective, per_step = weighted_loss(leaf, data, step_coef)
+        (g,) = torch.autograd.grad(objective, leaf)
+        return g, per_step
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
         g, per_step = grad_fn(params, data)
         loss = _sample_weighted_loss(per_step, data.mask)
         return ClientResult(g, data.mask.sum(), state, {"loss": loss})
 
+    def cohort_sum(params: torch.Tensor, data: Batches, coef: Callable[[torch.Tensor], torch.Tensor]):
+        k, s = data.mask.shape[:2]
+        weights = data.mask.sum((1, 2))
+        step_coef = coef(weights).to(params.dtype).repeat_interleave(s)
+        steps = Batches(*(t.flatten(0, 1) for t in data))  # [K*S, B, ...]: one big batch of steps
+        real = steps.mask.amax(-1) > 0
+        if not bool(real.all()):  # padding steps add nothing: leave them out of the pass
+            steps, step_coef = Batches(*(t[real] for t in steps)), step_coef[real]
+        total, per_step = weighted_grad_fn(params, steps, step_coef)
+        per_step = per_step.new_zeros(k * s).masked_scatter_(real, per_step)
+        return total, weights, {"loss": _sample_weighted_loss(per_step.view(k, s), data.mask)}
+
+    update.cohort_sum = cohort_sum
     return update
 
 

@@ -13,10 +13,15 @@ from fedhive.data.batches import Batches
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
 
 
-def label(x: torch.Tensor) -> torch.Tensor:
-    """1.0 where w·[1, x1, x2] > 0 for the true weights, else 0.0."""
+def label(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """1.0 where w·[1, x1, x2] > 0 for the true weights, else 0.0 (into `out` if given)."""
     b, w1, w2 = TRUE_WEIGHTS
-    return (b + w1 * x[..., 0] + w2 * x[..., 1] > 0).to(x.dtype)
+    out = torch.empty(x.shape[:-1], dtype=x.dtype) if out is None else out
+    # (b + w1*x1) + w2*x2, in this order and without fused multiply-adds, in place.
+    torch.mul(x[..., 0], w1, out=out)
+    out.add_(b)
+    out.add_(x[..., 1].mul(w2))
+    return out.gt_(0)
 
 
 class ReferenceTask:
@@ -33,19 +38,26 @@ class ReferenceTask:
         self.num_clients = config.clients
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
-        """The cohort's data, padded to its longest client: x `[K, S, B, 2]`."""
+        """The cohort's data, padded to its longest client: x `[K, S, B, 2]`.
+
+        Each client draws into its own slice of one preallocated tensor from its keyed
+        generator, and is labelled while its slice is still in cache."""
         cfg = self.config
         gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
         steps = [self._steps(g) for g in gens]
         k, s_max, b = len(gens), max(steps, default=0), cfg.batch_size
-        x = torch.zeros(k, s_max, b, self.num_features)
-        mask = torch.zeros(k, s_max, b)
+        x = torch.empty(k, s_max, b, self.num_features)
+        y = torch.empty(k, s_max, b)
         for i, (g, s) in enumerate(zip(gens, steps)):
-            torch.rand(s, b, self.num_features, generator=g, out=x[i, :s])
-            mask[i, :s] = 1.0
-        x.mul_(2).sub_(1)
-        x.mul_(mask.unsqueeze(-1))  # padding stays exactly zero
-        return Batches(x, label(x) * mask, mask)
+            xi = torch.rand(s, b, self.num_features, generator=g, out=x[i, :s])
+            label(xi.mul_(2).sub_(1), out=y[i, :s])
+            if s < s_max:  # padding stays exactly zero
+                x[i, s:] = 0.0
+                y[i, s:] = 0.0
+        real = torch.arange(s_max) < torch.tensor(steps, dtype=torch.int64).unsqueeze(1)
+        # The mask is constant within a step: a broadcast view, not K*S*B floats.
+        mask = real.to(x.dtype).unsqueeze(-1).expand(k, s_max, b)
+        return Batches(x, y, mask)
 
     def _steps(self, g: torch.Generator) -> int:
         """A client's batch count: the first draw of its round's data generator."""

@@ -8,41 +8,45 @@ import torch
 
 from fedhive.config import EngineConfig
 from fedhive.errors import UserError
-from fedhive.server.chain import LinearAggregate
+from fedhive.server.chain import ReducedUpdates
+
+
+class ClientError(RuntimeError):
+    """A client update raised; names the round and the client(s)."""
 
 
 class CohortResult(NamedTuple):
-    """A cohort's results in client order: updates `[K, P]` (or a `PartialSum` when the
-    engine already took a linear aggregate's sum), weights `[K]`, per-client metrics
-    `{name: [K]}` and new client states `{name: [K, ...]}`."""
+    """A cohort's results in client order: updates `[K, P]` (or, when the engine was given
+    the server's linear aggregate, their `ReducedUpdates`), weights `[K]`, per-client
+    metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
 
-    updates: torch.Tensor
+    updates: torch.Tensor | ReducedUpdates
     weights: torch.Tensor
     metrics: dict[str, torch.Tensor]
     states: dict[str, torch.Tensor]
 
 
-def build_engine(config: EngineConfig, linear: LinearAggregate | None = None,
-                 device: torch.device | str = "cpu"):
-    """The engine named in the config. `linear` is the server chain's linear aggregate, if
-    it starts with one (engines that can sum updates themselves use it)."""
+def build_engine(config: EngineConfig, device: torch.device | str = "cpu"):
+    """The engine named in the config. Under a launcher that started several processes
+    (torchrun), only the distributed engine makes sense."""
     from fedhive.engines.process_group import launched_world_size
 
     world = launched_world_size()
     if world > 1 and config.name != "distributed":
         raise UserError(f"engine.name: started as {world} processes (WORLD_SIZE={world}); set engine.name=distributed")
-    return create_engine(config, linear, device)
+    return create_engine(config, device)
 
 
-def create_engine(config: EngineConfig, linear: LinearAggregate | None = None,
-                  device: torch.device | str = "cpu"):
-    """The engine named in the config, wherever this process runs (a rank's local engine)."""
+def create_engine(config: EngineConfig, device: torch.device | str = "cpu"):
+    """The engine named in the config, wherever this process runs (also a rank's local engine)."""
     from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
+    from fedhive.engines.vectorized import VectorizedEngine
 
     engines = {
         "sequential": lambda: SequentialEngine(config),
-        "distributed": lambda: DistributedEngine(config, linear, device),
+        "vectorized": lambda: VectorizedEngine(config),
+        "distributed": lambda: DistributedEngine(config, device),
     }
     return engines[config.name]()
 

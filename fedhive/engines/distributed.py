@@ -5,9 +5,9 @@ to take the same server step.
 Every rank draws the same cohort from the keyed RNG and splits it the same way (balanced
 by sample count), so no rank ever has to be told what to do. After the local run:
 
-- a chain that starts with a linear aggregate (sum, mean, weighted mean) gets a
-  `PartialSum`: each rank sums its own rows and one `all_reduce` adds the partial sums,
-  so only `[P]` crosses the wire, not `[K, P]`;
+- a chain that starts with a linear aggregate (sum, mean, weighted mean) gets
+  `ReducedUpdates`: each rank's local engine sums its own slice (streaming, O(P)) and one
+  `all_reduce` adds the partial sums, so only `[P]` crosses the wire, not `[K, P]`;
 - any other chain (robust aggregates, per-client clipping) gets all `[K, P]` rows, from
   one `all_gather`.
 
@@ -32,7 +32,7 @@ from fedhive.engines.base import CohortResult
 from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
 from fedhive.engines.process_group import ProcessGroup
 from fedhive.engines.sharded_state import ShardedStateStore, owner
-from fedhive.server.chain import LinearAggregate, PartialSum
+from fedhive.server.chain import LinearAggregate, ReducedUpdates
 
 
 def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
@@ -50,16 +50,14 @@ class DistributedEngine:
 
     `comm_s` is the time the last round spent in collectives (for the benchmark)."""
 
-    def __init__(self, config: EngineConfig, linear: LinearAggregate | None = None,
-                 device: torch.device | str = "cpu"):
+    def __init__(self, config: EngineConfig, device: torch.device | str = "cpu"):
         from fedhive.engines.base import create_engine
 
         self.config = config
         self.device = torch.device(device)
         self.group = ProcessGroup(config, self.device)
         self.rank, self.world = self.group.rank, self.group.world
-        self.local = create_engine(config.model_copy(update={"name": config.local, "workers": 1}), linear, device)
-        self.linear = linear
+        self.local = create_engine(config.model_copy(update={"name": config.local, "workers": 1}), device)
         self.comm_s = 0.0
         self._schema: Schema | None = None
 
@@ -82,31 +80,36 @@ class DistributedEngine:
         round: int,
         client_ids: Sequence[int],
         states: dict[str, torch.Tensor] | None = None,
+        linear: LinearAggregate | None = None,
     ) -> CohortResult:
         """This rank's slice through the local engine, then the exchange; returns the whole
-        cohort's result (updates as a `PartialSum` when the aggregate is linear)."""
+        cohort's result (updates as `ReducedUpdates` when the aggregate is `linear`)."""
         ids, states = [int(c) for c in client_ids], states or {}
         slices = self.slices(dataset, round, ids, stateful=bool(states))
         mine = torch.tensor(slices[self.rank], dtype=torch.int64, device=params.device)
         my_states = {k: v[mine.to(v.device)] for k, v in states.items()}
-        local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], my_states)
+        local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], my_states, linear)
+        if linear is not None and not isinstance(local.updates, ReducedUpdates):
+            local = local._replace(updates=linear.reduce(local.updates, local.weights))  # a local engine that keeps rows
         t0 = time.perf_counter()
         rows = self._rows(local)
         full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
         metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
-        if self.linear is None:
+        if linear is None:
             updates = full["update"]
-        else:
-            updates = self._reduce(round, local.updates, full, mine.to(params.device))
+        else:  # partial sums of disjoint slices add up to the cohort's sum: one all_reduce of [P]
+            updates = ReducedUpdates(self.group.all_reduce(round, local.updates.total), full["finite"].bool())
         self.comm_s = time.perf_counter() - t0
         return CohortResult(updates, full["weight"], metrics, _own_rows(states, local.states, mine))
 
     def _rows(self, local: CohortResult) -> dict[str, torch.Tensor]:
+        """What every rank needs of each client: weight, metrics, and the update itself or,
+        when this rank already summed the updates, whether it was finite."""
         rows = {"weight": local.weights}
-        if self.linear is None:
-            rows["update"] = local.updates
+        if isinstance(local.updates, ReducedUpdates):
+            rows["finite"] = local.updates.finite.to(local.weights.dtype)
         else:
-            rows["finite"] = torch.isfinite(local.updates).all(dim=1).to(local.weights.dtype)
+            rows["update"] = local.updates
         rows.update({f"metric/{k}": v for k, v in local.metrics.items()})
         return rows
 
@@ -120,19 +123,6 @@ class DistributedEngine:
         elif len(rows["weight"]) and schema_of(rows) != self._schema:
             raise RuntimeError(f"round {round}: client results changed shape: {schema_of(rows)} != {self._schema}")
         return self._schema
-
-    def _reduce(self, round: int, updates: torch.Tensor, full: dict[str, torch.Tensor],
-                mine: torch.Tensor) -> PartialSum:
-        """This rank's share of `sum_k coef(w)_k u_k`, summed over ranks. Coefficients come
-        from the whole cohort's finite weights, as in one process, since `coef` may look
-        at all of them (e.g. to normalise)."""
-        weights, finite = full["weight"], full["finite"].bool()
-        coef = torch.zeros_like(weights)
-        coef[finite] = self.linear.coef(weights[finite]).to(weights.dtype)
-        ok = finite[mine]
-        partial = coef[mine][ok].to(updates.dtype) @ updates[ok]
-        total = self.group.all_reduce(round, partial)
-        return PartialSum(total, weights[finite], int((~finite).sum()))
 
 
 def _own_rows(states: dict[str, torch.Tensor], new: dict[str, torch.Tensor], mine: torch.Tensor):

@@ -9,11 +9,8 @@ import torch
 
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
-from fedhive.engines.base import CohortResult
-
-
-class ClientError(RuntimeError):
-    """A client update raised; names the round and client."""
+from fedhive.engines.base import ClientError, CohortResult
+from fedhive.server.chain import LinearAggregate
 
 
 class SequentialEngine:
@@ -28,8 +25,11 @@ class SequentialEngine:
         round: int,
         client_ids: Sequence[int],
         states: dict[str, torch.Tensor] | None = None,
+        linear: LinearAggregate | None = None,
     ) -> CohortResult:
-        """Run `update` for each client in order; `states` are the cohort's stacked states."""
+        """Run `update` for each client in order; `states` are the cohort's stacked states.
+        Returns the `[K, P]` rows even when the aggregate is `linear`: this engine is the
+        reference that others are checked against."""
         results = []
         for i, cid in enumerate(client_ids):
             data = dataset.cohort_batches(round, [cid]).to(params.device)

@@ -1,38 +1,41 @@
 """Aggregates: reduce the cohort's `[K, P]` updates to one `[P]` update.
 
 Every aggregate first drops rows that are not finite (NaN/Inf) and records how many it
-dropped as `dropped`, so one broken client never reaches the model.
+dropped as `dropped`, so one broken client never reaches the model. Linear aggregates
+also accept updates an engine already reduced chunk by chunk (`ReducedUpdates`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from fedhive.server.chain import LinearAggregate, PartialSum, RoundContext, Transform
+from fedhive.server.chain import LinearAggregate, ReducedUpdates, RoundContext, Transform
+
+
+def count_dropped(ok: torch.Tensor, ctx: RoundContext) -> None:
+    """Add the number of rows not `ok` to the round's `dropped` metric."""
+    ctx.metrics["dropped"] = ctx.metrics.get("dropped", 0) + int((~ok).sum())
 
 
 def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundContext):
     """The finite rows of `updates` and their weights; counts the rest in ctx.metrics."""
     ok = torch.isfinite(updates).all(dim=1)
-    dropped = int((~ok).sum())
-    ctx.metrics["dropped"] = ctx.metrics.get("dropped", 0) + dropped
-    if dropped:
+    count_dropped(ok, ctx)
+    if not ok.all():
         return updates[ok], weights[ok]
     return updates, weights
 
 
 def linear_aggregate(coef, finish) -> Transform:
     """An aggregate of the form `finish(sum_k coef(w)_k * u_k, w)` over finite rows."""
+    linear = LinearAggregate(coef, finish)
 
-    def update(updates: torch.Tensor | PartialSum, state, ctx: RoundContext):
-        if isinstance(updates, PartialSum):  # an engine already took the sum
-            ctx.metrics["dropped"] = ctx.metrics.get("dropped", 0) + updates.dropped
-            return finish(updates.total, updates.weights), state
-        rows, w = drop_nonfinite(updates, ctx.weights, ctx)
-        total = coef(w).to(rows.dtype) @ rows
-        return finish(total, w), state
+    def update(updates: torch.Tensor | ReducedUpdates, state, ctx: RoundContext):
+        reduced = updates if isinstance(updates, ReducedUpdates) else linear.reduce(updates, ctx.weights)
+        count_dropped(reduced.finite, ctx)
+        return finish(reduced.total, ctx.weights[reduced.finite]), state
 
-    return Transform(lambda params: (), update, "aggregate", LinearAggregate(coef, finish))
+    return Transform(lambda params: (), update, "aggregate", linear)
 
 
 def _ones(w: torch.Tensor) -> torch.Tensor:

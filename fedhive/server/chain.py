@@ -32,27 +32,33 @@ class RoundContext:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+class ReducedUpdates(NamedTuple):
+    """A cohort's updates already reduced by a linear aggregate's `coef`: `total` is
+    `sum_k coef(w)_k u_k` over the finite rows and `finite [K]` says which rows counted.
+    Partial reductions of disjoint slices of the cohort (chunks, processes) combine by
+    adding totals and concatenating masks, so an engine never needs the `[K, P]` matrix."""
+
+    total: torch.Tensor
+    finite: torch.Tensor
+
+
 class LinearAggregate(NamedTuple):
-    """An aggregate that is `finish(sum_k coef(w)_k u_k, w)`; engines may stream it in O(P)."""
+    """An aggregate that is `finish(sum_k coef(w)_k u_k, w_finite)`, with `coef`
+    elementwise (normalisation belongs in `finish`); engines may stream it in O(P)."""
 
     coef: Callable[[torch.Tensor], torch.Tensor]
     finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-
-class PartialSum(NamedTuple):
-    """A linear aggregate's sum already taken by an engine (streamed over chunks or
-    all-reduced over processes): `total = sum_k coef(w)_k u_k` over the finite rows, those
-    rows' `weights`, and how many rows were `dropped` as non-finite. A transform with
-    `linear` set accepts it in place of the `[K, P]` rows."""
-
-    total: torch.Tensor
-    weights: torch.Tensor
-    dropped: int
+    def reduce(self, rows: torch.Tensor, weights: torch.Tensor) -> ReducedUpdates:
+        """Reduce `[K, P]` rows; rows with a NaN or Inf count for nothing."""
+        finite = torch.isfinite(rows).all(dim=1)
+        c = torch.where(finite, self.coef(weights).to(rows.dtype), 0.0)
+        return ReducedUpdates(c @ torch.where(finite[:, None], rows, 0.0), finite)
 
 
 class Transform(NamedTuple):
-    """`linear` is set when the transform begins with a linear aggregate: an engine may
-    then hand `update` a `PartialSum` instead of the cohort's `[K, P]` rows."""
+    """`linear` is set when the transform reads the cohort's updates only through a linear
+    aggregate; it then also accepts `ReducedUpdates` in place of the `[K, P]` rows."""
 
     init: Callable[[torch.Tensor], Any]
     update: Callable[[torch.Tensor, Any, RoundContext], tuple[torch.Tensor, Any]]
@@ -82,7 +88,8 @@ def chain(*members: Transform | tuple[str, Transform]) -> Transform:
 
     stages = [t.stage for _, t in named]
     stage = "aggregate" if "aggregate" in stages else stages[0] if stages else "server"
-    linear = named[0][1].linear if named else None  # a chain that starts with a linear aggregate
+    # A chain that starts with a linear aggregate reads its input through it alone.
+    linear = named[0][1].linear if named else None
     return Transform(init, update, stage, linear)
 
 

@@ -48,15 +48,18 @@ def run_case(case: dict, engine: str = "distributed") -> dict:
         make_stateful(exp)
     ran: list[list[int]] = []
     if engine == "distributed":
-        if case.get("gather"):  # exchange all rows even though the aggregate is linear
-            exp.engine.linear = None
-        local_run = exp.engine.local.run
+        local_run, engine_run = exp.engine.local.run, exp.engine.run
 
-        def recording_run(update, params, dataset, round, client_ids, states=None):
+        def recording_run(update, params, dataset, round, client_ids, states=None, linear=None):
             ran.append([int(c) for c in client_ids])
-            return local_run(update, params, dataset, round, client_ids, states)
+            return local_run(update, params, dataset, round, client_ids, states, linear)
+
+        def rows_run(*args):  # exchange all rows even though the aggregate is linear
+            return engine_run(*args[:6], None)
 
         exp.engine.local.run = recording_run
+        if case.get("gather"):
+            exp.engine.run = rows_run
     history = exp.run(quiet=True, save=False)
     return {
         "history": [{k: v for k, v in row.items() if k not in TIMING} for row in history],

@@ -29,6 +29,7 @@ CASES = {
                              "server.optimizer=sgd"]},
     "mean_all_gather": {"overrides": [*SMALL, "server.aggregate=mean"], "gather": True},
     "empty_slices": {"overrides": [*SMALL, "cohort.min=1", "cohort.max=2"]},
+    "sequential_local": {"overrides": [*SMALL, "engine.local=sequential"]},
     "client_state": {"overrides": [*SMALL, "data.clients=9"], "stateful": True},
 }
 TIMING = ("round_s", "wall_s")

@@ -47,18 +47,3 @@ def test_aggregates_on_known_inputs_drop_nonfinite_rows():
         ctx = _ctx(4, w)
         out, _ = t.update(u, (), ctx)
         assert out.tolist() == expected and ctx.metrics["dropped"] == 2
-
-
-def test_chain_starting_with_a_linear_aggregate_accepts_a_partial_sum():
-    from fedhive.server.chain import PartialSum
-
-    rows, w = torch.tensor([[1.0, 2, 3], [3, 2, 1], [float("nan"), 0, 0]]), torch.tensor([1.0, 3.0, 2.0])
-    c = chain(("wmean", weighted_mean()), ("sgd", sgd(1.0)))
-    assert c.linear is not None
-    ctx_rows, ctx_sum = _ctx(3, w), _ctx(3, w)
-    want, _ = c.update(rows, c.init(torch.zeros(3)), ctx_rows)
-    total = c.linear.coef(w[:2]) @ rows[:2]  # what engines sum: the finite rows
-    got, _ = c.update(PartialSum(total, w[:2], 1), c.init(torch.zeros(3)), ctx_sum)
-    assert torch.allclose(got, want) and torch.allclose(got, -torch.tensor([2.5, 2.0, 1.5]))
-    assert ctx_rows.metrics["dropped"] == ctx_sum.metrics["dropped"] == 1
-    assert chain(("sgd", sgd(1.0))).linear is None

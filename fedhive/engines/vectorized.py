@@ -1,0 +1,137 @@
+"""The default engine: a chunk of clients at a time in one `torch.func.vmap` call over
+padded batches, or one fused forward/backward where that is exact, with linear
+aggregates summed chunk by chunk so memory stays O(chunk) instead of O(K·P)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch.func import vmap
+
+from fedhive.client.update import ClientUpdate
+from fedhive.config import EngineConfig
+from fedhive.data.batches import Batches
+from fedhive.engines.base import ClientError, CohortResult
+from fedhive.server.chain import LinearAggregate, ReducedUpdates
+
+PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
+# Working memory per client relative to its padded data (activations, gradients, masks):
+# an estimate; set engine.chunk_size when a model's activations are much larger.
+MEMORY_FACTOR = 8
+
+
+class VectorizedEngine:
+    """Runs any client update for many clients at once. Results equal the sequential
+    engine's (to float rounding): padding steps carry a zero mask, so each client gets
+    exactly its own update, and partial sums are added in client order."""
+
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self._bytes_per_client = 0.0
+        self._calls: dict[tuple[int, str], Callable] = {}
+
+    def run(
+        self,
+        update: ClientUpdate,
+        params: torch.Tensor,
+        dataset,
+        round: int,
+        client_ids: Sequence[int],
+        states: dict[str, torch.Tensor] | None = None,
+        linear: LinearAggregate | None = None,
+    ) -> CohortResult:
+        """Run `update` for every client of the cohort. With `linear` (the server chain's
+        linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
+        ids, states = list(client_ids), states or {}
+        parts = []
+        for lo, chunk, data in self._chunks(dataset, round, ids, params):
+            chunk_states = {k: v[lo : lo + len(chunk)] for k, v in states.items()}
+            try:
+                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, linear))
+            except Exception as e:
+                raise ClientError(
+                    f"round {round}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
+                    "(engine.name=sequential names the client)"
+                ) from e
+        return _concat(parts, params, linear)
+
+    def _run_chunk(self, update, params, data: Batches, states, chunk, linear) -> CohortResult:
+        fused = getattr(update, "cohort_sum", None)
+        if linear is not None and fused is not None and self.config.fused:
+            total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
+            # A non-finite sum hides which client broke: redo the chunk row by row below.
+            if bool(torch.isfinite(total).all()):
+                finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
+                return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states)
+        keys = torch.tensor(chunk, dtype=torch.int64, device=params.device)
+        out = self._call(update, "vmap")(params, data, states, keys)
+        weights = out.weight.to(params.dtype)
+        rows = linear.reduce(out.update, weights) if linear is not None else out.update
+        return CohortResult(rows, weights, out.metrics, out.state)
+
+    def _call(self, fn: Callable, kind: str) -> Callable:
+        """`fn` vmapped over clients (kind "vmap") or as is ("fused"), compiled if asked."""
+        key = (id(fn), kind)
+        if key not in self._calls:
+            call = vmap(fn, in_dims=(None, 0, 0, 0)) if kind == "vmap" else fn
+            self._calls[key] = _compiled(call) if self.config.compile else call
+        return self._calls[key]
+
+    def _chunks(self, dataset, round: int, ids: list[int], params) -> Iterator[tuple[int, list[int], Batches]]:
+        """(offset, client ids, padded data) per chunk, in client order."""
+        lo = 0
+        while lo < len(ids):
+            chunk = ids[lo : lo + self._chunk_size(params)]
+            data = dataset.cohort_batches(round, chunk).to(params.device)
+            per_client = sum(t.nbytes for t in data) / len(chunk) + 4 * params.nbytes
+            self._bytes_per_client = max(self._bytes_per_client, per_client)
+            yield lo, chunk, data
+            lo += len(chunk)
+
+    def _chunk_size(self, params: torch.Tensor) -> int:
+        if self.config.chunk_size is not None:
+            return self.config.chunk_size
+        if not self._bytes_per_client:
+            return PROBE_CLIENTS
+        budget = self.config.max_memory_mb * 2**20
+        return max(1, int(budget // (MEMORY_FACTOR * self._bytes_per_client)))
+
+
+def _compiled(fn: Callable) -> Callable:
+    """`torch.compile(fn)`, falling back for good to `fn` (with one line on stderr) if
+    compiling fails; an error of `fn` itself then surfaces from the uncompiled call."""
+    compiled = torch.compile(fn, dynamic=True)
+    failed = False
+
+    def call(*args):
+        nonlocal failed
+        if not failed:
+            try:
+                return compiled(*args)
+            except Exception as e:
+                failed = True
+                first = (str(e).strip().splitlines() or [""])[0][:160]
+                print(f"fedhive: engine.compile: torch.compile failed, running uncompiled ({type(e).__name__}: {first})",
+                      file=sys.stderr)
+        return fn(*args)
+
+    return call
+
+
+def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggregate | None) -> CohortResult:
+    """One CohortResult from per-chunk results; partial sums are added in chunk order."""
+    if not parts:
+        empty = params.new_zeros(0, params.numel())
+        updates = linear.reduce(empty, params.new_zeros(0)) if linear is not None else empty
+        return CohortResult(updates, params.new_zeros(0), {}, {})
+    if linear is not None:
+        total = parts[0].updates.total
+        for p in parts[1:]:
+            total = total + p.updates.total
+        updates = ReducedUpdates(total, torch.cat([p.updates.finite for p in parts]))
+    else:
+        updates = torch.cat([p.updates for p in parts])
+    cat = lambda name: {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
+    return CohortResult(updates, torch.cat([p.weights for p in parts]), cat("metrics"), cat("states"))
