@@ -1,8 +1,8 @@
 """Distributed scenario: a compute-bound CNN workload with a large cohort, run as
 
-  1 process, 1 thread   (sequential engine)
-  1 process, N threads  (sequential engine, torch intra-op threads)
-  N processes, 1 thread (distributed engine, gloo, each rank a slice of the cohort)
+  1 process, 1 thread   (the local engine: vectorized by default)
+  1 process, N threads  (the same, with N torch intra-op threads)
+  N processes, 1 thread (distributed engine, gloo, each rank a slice with the local engine)
 
 on the same keyed cohorts and data. Reports seconds per round, the speedups, the
 distributed run's per-round communication time (the collectives only) and the largest
@@ -95,19 +95,32 @@ def run_rounds(args: argparse.Namespace, distributed: bool) -> dict:
     model = FunctionalModel(cnn(), LOSSES["cross_entropy"])
     task = ImageTask(args.clients, args.batch, args.max_batches)
     server = chain(("sum", sum_updates()), ("adam", adam(1e-3)))
-    engine = create_engine(EngineConfig(name="distributed" if distributed else "sequential"), server.linear)
+    local = EngineConfig(name=args.engine)
+    engine = create_engine(local.model_copy(update={"name": "distributed", "local": args.engine}) if distributed else local)
     update, params = gradient_update(model), model.initial_params()
     state, times, comm = server.init(params), [], []
     for r in range(args.rounds + 1):  # round 0 warms up (allocations, first collectives)
         ids = torch.randperm(args.clients, generator=rng.generator(0, r, rng.GLOBAL, "cohort"))[: args.cohort]
         t0 = time.perf_counter()
-        out = engine.run(update, params, task, r, ids.tolist())
+        out = engine.run(update, params, task, r, ids.tolist(), None, server.linear)
         step, state = server.update(out.updates, state, RoundContext(round=r, params=params, weights=out.weights))
         params = params + step
         times.append(time.perf_counter() - t0)
         comm.append(getattr(engine, "comm_s", 0.0))
     return {"round_s": statistics.median(times[1:]), "comm_s": statistics.median(comm[1:]),
+            "all_reduce_s": time_all_reduce(engine, params) if distributed else 0.0,
             "params": params.tolist(), "rank": getattr(engine, "rank", 0)}
+
+
+def time_all_reduce(engine, params, reps: int = 10) -> float:
+    """The bare cost of one `[P]` all_reduce, after a barrier: no rank is still computing."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        engine.group.all_reduce(0, params.clone())
+    return (time.perf_counter() - t0) / reps
 
 
 def launch(args: argparse.Namespace, processes: int, threads: int) -> dict:
@@ -140,17 +153,18 @@ def report(args: argparse.Namespace) -> dict:
     drift = max(float((torch.tensor(r.pop("params")) - ref).norm() / ref.norm()) for r in (threads, dist))
     result = {
         "workload": f"CNN (LeNet-style), cohort {args.cohort}, 1..{args.max_batches} batches of {args.batch} "
-                    f"28x28 images per client, FedSGD, {args.rounds} timed rounds",
+                    f"28x28 images per client, FedSGD, {args.engine} engine, {args.rounds} timed rounds",
         "1 process, 1 thread s/round": one["round_s"],
         f"1 process, {n} threads s/round": threads["round_s"],
         f"{n} processes s/round": dist["round_s"],
         "speedup vs 1 thread": one["round_s"] / dist["round_s"],
         f"speedup vs {n} threads": threads["round_s"] / dist["round_s"],
         "communication s/round": dist["comm_s"],
+        f"  of which one [P] all_reduce": dist["all_reduce_s"],
         "final model vs 1 process (relative L2)": drift,
     }
     for k, v in result.items():
-        print(f"{k:38s} {v:.4g}" if isinstance(v, float) else f"{k:38s} {v}")
+        print(f"{k:40s} {v:.4g}" if isinstance(v, float) else f"{k:40s} {v}")
     return result
 
 
@@ -162,6 +176,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--max-batches", type=int, default=4)
+    p.add_argument("--engine", choices=["vectorized", "sequential"], default="vectorized",
+                   help="the engine of the one-process runs and of each rank")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     p.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)

@@ -32,11 +32,13 @@ _LAZY = {
     "ReducedUpdates": "fedhive.server.chain",
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
+    "DistributedEngine": "fedhive.engines.distributed",
 }
 
 if TYPE_CHECKING:
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
     from fedhive.data.batches import Batches
+    from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
     from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment
