@@ -159,8 +159,8 @@ def report(args: argparse.Namespace) -> dict:
         f"{n} processes s/round": dist["round_s"],
         "speedup vs 1 thread": one["round_s"] / dist["round_s"],
         f"speedup vs {n} threads": threads["round_s"] / dist["round_s"],
-        "communication s/round": dist["comm_s"],
-        f"  of which one [P] all_reduce": dist["all_reduce_s"],
+        "communication s/round (incl. waiting)": dist["comm_s"],
+        "bare [P] all_reduce s": dist["all_reduce_s"],
         "final model vs 1 process (relative L2)": drift,
     }
     for k, v in result.items():
