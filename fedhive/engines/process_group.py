@@ -104,7 +104,15 @@ def _join(config: EngineConfig, device: torch.device, rank: int, world: int) -> 
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        dist.init_process_group(choose_backend(config, device), timeout=timedelta(seconds=config.timeout_s))
+        backend = choose_backend(config, device)
+        try:
+            dist.init_process_group(backend, timeout=timedelta(seconds=config.timeout_s))
+        except (RuntimeError, ValueError, dist.DistError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise DistributedError(
+                f"distributed engine: rank {rank} could not join the {backend} process group of {world} ranks "
+                f"within engine.timeout_s={config.timeout_s:g} s (did every rank start?): {first}"
+            ) from None
         atexit.register(_leave)
     _JOINED["liveness"] = Liveness.connect(rank, world)
     return _JOINED["liveness"]

@@ -148,3 +148,15 @@ def test_lost_rank_ends_run_with_error_naming_it(how, tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+@pytest.mark.slow
+def test_a_rank_that_never_starts_is_an_error_not_a_hang(tmp_path):
+    env = worker_env(0, 2, free_port(), _env())  # rank 1 of 2 is never started
+    proc = subprocess.run([sys.executable, "-m", "fedhive", "run", *SMALL, "engine.name=distributed",
+                           "engine.timeout_s=2", f"output_dir={tmp_path}", "-q"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("fedhive: error: distributed engine: rank 0 could not join the gloo process "
+                                  "group of 2 ranks within engine.timeout_s=2 s"), proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no run folder before the group exists
