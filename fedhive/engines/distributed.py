@@ -14,8 +14,9 @@ by sample count), so no rank ever has to be told what to do. After the local run
 Weights and metrics are always gathered (they are small), so the round's metrics row and
 the server chain's inputs are the same on every rank and the same as in one process.
 Client state (SCAFFOLD, error feedback) never moves: when the algorithm has some, each
-client runs on the rank that owns it (`client % world`) instead of the balanced split. The server chain then runs on every rank; deterministic transforms and keyed
-noise keep the models identical without a broadcast.
+client runs on the rank that owns it (`client % world`) instead of the balanced split.
+The server chain then runs on every rank; deterministic transforms and keyed noise keep
+the models identical without a broadcast.
 """
 
 from __future__ import annotations
