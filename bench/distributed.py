@@ -53,10 +53,11 @@ class ImageTask:
 
         return int(torch.randint(1, self.max_batches + 1, (), generator=g))
 
-    def client_samples(self, round: int, client_ids) -> list[int]:
+    def work(self, round: int, client_ids) -> list[int]:
+        """Each client's batch count, without drawing its images (engines balance by it)."""
         from fedhive import rng
 
-        return [self._steps(rng.generator(self.seed, round, int(c), "data")) * self.batch for c in client_ids]
+        return [self._steps(rng.generator(self.seed, round, int(c), "data")) for c in client_ids]
 
     def cohort_batches(self, round: int, client_ids):
         import torch

@@ -134,6 +134,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None, help="repeats per variant (default 3, --quick 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads in every worker (default: torch's)")
     p.add_argument("--markdown", type=Path, help="rewrite the table block of this Markdown file")
+    p.add_argument("--note", default="", help="a line printed (and written) under the machine line")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
@@ -143,7 +144,8 @@ def main() -> None:
         return worker(args)
     args.repeats = args.repeats or (1 if args.quick else 3)
     rows = run_all(args)
-    text = f"{machine(args)}\n\n{table(rows)}"
+    header = machine(args) + (f"\n\n{args.note}" if args.note else "")
+    text = f"{header}\n\n{table(rows)}"
     print(text)
     problems = check_accuracy(rows)
     for line in problems:

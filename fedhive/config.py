@@ -85,7 +85,7 @@ class EngineConfig(Section):
     chunk_size: int | None = Field(None, ge=1, description="clients per vectorized call; default: from max_memory_mb")
     max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
-    compile: bool = Field(False, description="torch.compile the per-chunk computation")
+    compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
     # The distributed engine (a torch.distributed process group; see README "Distributed runs").
     workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
     local: Literal["vectorized", "sequential"] = Field("vectorized", description="engine each rank runs its slice with")

@@ -54,26 +54,37 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         # Summing per-batch mean losses makes one backward give the sum of batch gradients.
         return per_step.sum(), per_step
 
-    def weighted_loss(params: torch.Tensor, data: Batches, step_coef: torch.Tensor):
-        per_step = model.masked_loss(params, data.x, data.y, data.mask)
-        return (per_step * step_coef).sum(), per_step.detach()
-
     grad_fn = grad(total_loss, has_aux=True)
-
-    def weighted_grad_fn(params: torch.Tensor, data: Batches, step_coef: torch.Tensor):
-        # Plain autograd: no per-client transform is needed here, and it is the cheapest
-        # path through eager mode and through torch.compile.
-        leaf = params.detach().requires_grad_(True)
-        objective, per_step = weighted_loss(leaf, data, step_coef)
-        (g,) = torch.autograd.grad(objective, leaf)
-        return g, per_step
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
         g, per_step = grad_fn(params, data)
         loss = _sample_weighted_loss(per_step, data.mask)
         return ClientResult(g, data.mask.sum(), state, {"loss": loss})
 
-    def cohort_sum(params: torch.Tensor, data: Batches, coef: Callable[[torch.Tensor], torch.Tensor]):
+    update.cohort_sum = CohortSum(model)
+    return update
+
+
+class CohortSum:
+    """The fused path of `gradient_update`: `(params, cohort_batches, coef) -> (total,
+    weights, metrics)` with `total = sum_k coef(w)_k g_k` for a whole padded cohort, in
+    one forward/backward. Exact: a weighted sum of gradients is the gradient of the
+    weighted sum of losses. `loss` is the forward pass, the part worth compiling."""
+
+    def __init__(self, model: FunctionalModel, loss: Callable | None = None):
+        self.model = model
+        self.loss = loss or self.weighted_loss
+
+    def weighted_loss(self, params, x, y, mask, step_coef):
+        """`(sum_s c_s loss_s, per-step losses)` over steps x `[N, B, ...]`."""
+        per_step = self.model.masked_loss(params, x, y, mask)
+        return (per_step * step_coef).sum(), per_step.detach()
+
+    def compiled(self, compile: Callable[[Callable], Callable]) -> "CohortSum":
+        """The same sum with its forward (hence its backward) compiled by `compile`."""
+        return CohortSum(self.model, compile(self.weighted_loss))
+
+    def __call__(self, params: torch.Tensor, data: Batches, coef: Callable[[torch.Tensor], torch.Tensor]):
         k, s = data.mask.shape[:2]
         weights = data.mask.sum((1, 2))
         step_coef = coef(weights).to(params.dtype).repeat_interleave(s)
@@ -81,12 +92,13 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         real = steps.mask.amax(-1) > 0
         if not bool(real.all()):  # padding steps add nothing: leave them out of the pass
             steps, step_coef = Batches(*(t[real] for t in steps)), step_coef[real]
-        total, per_step = weighted_grad_fn(params, steps, step_coef)
+        # Plain autograd rather than torch.func: nothing per client is needed here, and
+        # it is the cheapest path both eagerly and through torch.compile.
+        leaf = params.detach().requires_grad_(True)
+        objective, per_step = self.loss(leaf, *steps, step_coef)
+        (total,) = torch.autograd.grad(objective, leaf)
         per_step = per_step.new_zeros(k * s).masked_scatter_(real, per_step)
         return total, weights, {"loss": _sample_weighted_loss(per_step.view(k, s), data.mask)}
-
-    update.cohort_sum = cohort_sum
-    return update
 
 
 def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1) -> ClientUpdate:

@@ -42,10 +42,8 @@ class ReferenceTask:
 
         Each client draws into its own slice of one preallocated tensor from its keyed
         generator, and is labelled while its slice is still in cache."""
-        cfg = self.config
-        gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
-        steps = [self._steps(g) for g in gens]
-        k, s_max, b = len(gens), max(steps, default=0), cfg.batch_size
+        gens, steps = self._draw_steps(round, client_ids)
+        k, s_max, b = len(gens), max(steps, default=0), self.config.batch_size
         x = torch.empty(k, s_max, b, self.num_features)
         y = torch.empty(k, s_max, b)
         for i, (g, s) in enumerate(zip(gens, steps)):
@@ -59,15 +57,15 @@ class ReferenceTask:
         mask = real.to(x.dtype).unsqueeze(-1).expand(k, s_max, b)
         return Batches(x, y, mask)
 
-    def _steps(self, g: torch.Generator) -> int:
-        """A client's batch count: the first draw of its round's data generator."""
-        return int(torch.randint(self.config.batches.min, self.config.batches.max + 1, (), generator=g))
+    def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
+        """Each client's number of batches this round, without drawing its data; engines
+        group clients of equal work to cut padding."""
+        return self._draw_steps(round, client_ids)[1]
 
-    def client_samples(self, round: int, client_ids: Sequence[int]) -> list[int]:
-        """Each client's sample count this round, without drawing its data (engines use it
-        to balance work)."""
-        gens = (rng.generator(self.seed, round, int(c), "data") for c in client_ids)
-        return [self._steps(g) * self.config.batch_size for g in gens]
+    def _draw_steps(self, round: int, client_ids: Sequence[int]) -> tuple[list[torch.Generator], list[int]]:
+        lo, hi = self.config.batches.min, self.config.batches.max
+        gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
+        return gens, [int(torch.randint(lo, hi + 1, (), generator=g)) for g in gens]
 
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh test set for this round: x `[N, 2]`, y `[N]`."""

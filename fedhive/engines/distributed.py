@@ -3,7 +3,7 @@ the cohort with a local engine, then the ranks exchange just enough for every on
 to take the same server step.
 
 Every rank draws the same cohort from the keyed RNG and splits it the same way (balanced
-by sample count), so no rank ever has to be told what to do. After the local run:
+by work: each client's batch count), so no rank ever has to be told what to do. After the local run:
 
 - a chain that starts with a linear aggregate (sum, mean, weighted mean) gets
   `ReducedUpdates`: each rank's local engine sums its own slice (streaming, O(P)) and one
@@ -37,12 +37,12 @@ from fedhive.server.chain import LinearAggregate, ReducedUpdates
 
 
 def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
-    """Estimated work per client: its sample count when the dataset can tell it without
-    drawing the data (`client_samples`), else the same for everyone."""
-    sizes = getattr(dataset, "client_samples", None)
-    if sizes is None:
+    """Estimated work per client: its batch count (samples / batch size) when the dataset
+    can tell it without drawing the data (`work`), else the same for everyone."""
+    work = getattr(dataset, "work", None)
+    if work is None:
         return [1.0] * len(client_ids)
-    return [float(s) for s in sizes(round, client_ids)]
+    return [float(w) for w in work(round, client_ids)]
 
 
 class DistributedEngine:

@@ -20,12 +20,13 @@ PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from
 # Working memory per client relative to its padded data (activations, gradients, masks):
 # an estimate; set engine.chunk_size when a model's activations are much larger.
 MEMORY_FACTOR = 8
+MIN_CUT = 64  # fewest clients worth a call of their own to avoid padding
 
 
 class VectorizedEngine:
     """Runs any client update for many clients at once. Results equal the sequential
     engine's (to float rounding): padding steps carry a zero mask, so each client gets
-    exactly its own update, and partial sums are added in client order."""
+    exactly its own update, and every per-client result comes back in client order."""
 
     def __init__(self, config: EngineConfig):
         self.config = config
@@ -45,9 +46,14 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
+        # One chunk needs no ordering: its padding is the same whatever the order.
+        one_chunk = len(ids) <= self._chunk_size(params)
+        order, work = (list(range(len(ids))), None) if one_chunk else _by_work(dataset, round, ids)
         parts = []
-        for lo, chunk, data in self._chunks(dataset, round, ids, params):
-            chunk_states = {k: v[lo : lo + len(chunk)] for k, v in states.items()}
+        for positions, data in self._chunks(dataset, round, ids, order, work, params):
+            chunk = [ids[i] for i in positions]
+            index = torch.tensor(positions, dtype=torch.int64, device=params.device)
+            chunk_states = {k: v[index] for k, v in states.items()}
             try:
                 parts.append(self._run_chunk(update, params, data, chunk_states, chunk, linear))
             except Exception as e:
@@ -55,7 +61,7 @@ class VectorizedEngine:
                     f"round {round}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
                     "(engine.name=sequential names the client)"
                 ) from e
-        return _concat(parts, params, linear)
+        return _in_client_order(_concat(parts, params, linear), order)
 
     def _run_chunk(self, update, params, data: Batches, states, chunk, linear) -> CohortResult:
         fused = getattr(update, "cohort_sum", None)
@@ -72,23 +78,30 @@ class VectorizedEngine:
         return CohortResult(rows, weights, out.metrics, out.state)
 
     def _call(self, fn: Callable, kind: str) -> Callable:
-        """`fn` vmapped over clients (kind "vmap") or as is ("fused"), compiled if asked."""
+        """`fn` vmapped over clients (kind "vmap") or the fused path as is ("fused").
+
+        With `engine.compile`, a fused path that says what is worth compiling (its
+        `compiled` method: the forward pass) gets that compiled. The vmapped path stays
+        eager: compiling a vmapped local-SGD update of a small CNN ran for minutes."""
         key = (id(fn), kind)
         if key not in self._calls:
             call = vmap(fn, in_dims=(None, 0, 0, 0)) if kind == "vmap" else fn
-            self._calls[key] = _compiled(call) if self.config.compile else call
+            if self.config.compile and hasattr(call, "compiled"):
+                call = call.compiled(_compiled)
+            self._calls[key] = call
         return self._calls[key]
 
-    def _chunks(self, dataset, round: int, ids: list[int], params) -> Iterator[tuple[int, list[int], Batches]]:
-        """(offset, client ids, padded data) per chunk, in client order."""
+    def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
+                params) -> Iterator[tuple[list[int], Batches]]:
+        """(cohort positions, padded data) per chunk, taking clients in `order`."""
         lo = 0
-        while lo < len(ids):
-            chunk = ids[lo : lo + self._chunk_size(params)]
-            data = dataset.cohort_batches(round, chunk).to(params.device)
-            per_client = sum(t.nbytes for t in data) / len(chunk) + 4 * params.nbytes
+        while lo < len(order):
+            positions = _cut_at_work_change(order[lo : lo + self._chunk_size(params)], work)
+            data = dataset.cohort_batches(round, [ids[i] for i in positions]).to(params.device)
+            per_client = sum(t.nbytes for t in data) / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
-            yield lo, chunk, data
-            lo += len(chunk)
+            yield positions, data
+            lo += len(positions)
 
     def _chunk_size(self, params: torch.Tensor) -> int:
         if self.config.chunk_size is not None:
@@ -118,6 +131,43 @@ def _compiled(fn: Callable) -> Callable:
         return fn(*args)
 
     return call
+
+
+def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:
+    """Cohort positions sorted (stably) by the dataset's work per client, if it says, so
+    chunks hold clients of similar length and padding is small; partial sums are then
+    added in this fixed order, so a run stays reproducible bit for bit. Also the work."""
+    work = getattr(dataset, "work", None)
+    if work is None or len(ids) < 2:
+        return list(range(len(ids))), None
+    steps = work(round, ids)
+    return sorted(range(len(ids)), key=steps.__getitem__), steps
+
+
+def _cut_at_work_change(positions: list[int], work: list[int] | None) -> list[int]:
+    """A big chunk ends where its clients' work changes, so it needs no padding at all;
+    small chunks stay whole (one more call would cost more than their padding)."""
+    if work is None or len(positions) < 2 * MIN_CUT:
+        return positions
+    first = work[positions[0]]
+    cut = next((i for i, p in enumerate(positions) if work[p] != first), len(positions))
+    return positions[:cut] if cut >= MIN_CUT else positions
+
+
+def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:
+    """Undo the work ordering: every per-client row back at its client's position."""
+    if order == sorted(order):
+        return result
+    inverse = torch.empty(len(order), dtype=torch.int64)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    inverse = inverse.to(result.weights.device)
+    updates = result.updates
+    if isinstance(updates, ReducedUpdates):
+        updates = ReducedUpdates(updates.total, updates.finite[inverse])
+    else:
+        updates = updates[inverse]
+    pick = lambda d: {k: v[inverse] for k, v in d.items()}  # noqa: E731
+    return CohortResult(updates, result.weights[inverse], pick(result.metrics), pick(result.states))
 
 
 def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggregate | None) -> CohortResult:

@@ -189,3 +189,52 @@ def test_reference_task_chunk_independent():
     assert torch.equal(whole.y[1, :steps], alone.y[0])
     assert torch.equal(whole.x[1, steps:], torch.zeros_like(whole.x[1, steps:]))
     assert whole.mask[1].sum() == alone.mask.sum() == steps * 1000
+
+
+def test_chunks_group_clients_of_equal_work_and_results_keep_client_order():
+    exp, update = _reference()
+    seen = []
+
+    class Spy:
+        def work(self, round, ids):
+            return exp.dataset.work(round, ids)
+
+        def cohort_batches(self, round, ids):
+            seen.append(list(ids))
+            return exp.dataset.cohort_batches(round, ids)
+
+    ids = list(range(30))
+    work = exp.dataset.work(4, ids)
+    out = _engine(chunk_size=5).run(update, exp.params, Spy(), 4, ids)
+    assert [c for chunk in seen for c in chunk] == sorted(ids, key=work.__getitem__)
+    assert out.weights.tolist() == [20.0 * w for w in work]  # 20 samples per batch, client order
+
+
+def test_failing_update_names_round_and_clients():
+    from fedhive.engines.base import ClientError
+
+    exp, update = _reference()
+
+    def broken(params, data, state, key):
+        raise ValueError("bad shapes")
+
+    with pytest.raises(ClientError, match=r"round 3, clients .*: client update failed: bad shapes"):
+        _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
+
+
+def test_big_chunks_end_where_work_changes():
+    exp, update = _reference()  # 1..3 batches per client
+    seen = []
+
+    class Spy:
+        work = exp.dataset.work
+
+        def cohort_batches(self, round, ids):
+            seen.append(set(exp.dataset.work(round, ids)))
+            return exp.dataset.cohort_batches(round, ids)
+
+    ids = list(range(300))
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    assert seen == [{1}, {2}, {3}]  # no padding anywhere
+    rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
+    torch.testing.assert_close(out.updates.total, rows.updates.sum(0), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,52 @@
+"""The benchmark's variants do the same work (same final accuracy) and its table and
+Markdown rewriting work; no timings are asserted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import cnn  # noqa: E402
+import reference  # noqa: E402
+import run  # noqa: E402
+
+
+def test_reference_variants_reach_the_same_model():
+    names = ["naive loop", "hand-written fused", "fedhive sequential", "fedhive vectorized"]
+    results = {n: reference.VARIANTS[n](3, 1, 20) for n in names}
+    accs = {n: r["accuracy"] for n, r in results.items()}
+    assert len(set(accs.values())) == 1, accs
+    assert all(r["rounds"] == 2 and r["updates"] == 40 for r in results.values())
+
+
+@pytest.mark.slow
+def test_cnn_variants_reach_the_same_model():
+    hand = cnn.VARIANTS["cnn hand-written loop"](2, 1, None)
+    fed = cnn.VARIANTS["cnn fedhive vectorized"](2, 1, None)
+    assert hand["accuracy"] == pytest.approx(fed["accuracy"], abs=2e-3)
+    assert hand["updates"] == fed["updates"] == 32
+
+
+def _row(section, variant, ms, acc=0.99):
+    return {"section": section, "variant": variant, "ms": ms, "updates_per_s": 1000.0, "rss_mb": 300.0, "accuracy": acc}
+
+
+def test_table_ratios_and_accuracy_check():
+    rows = [_row("reference", "naive loop", 100.0), _row("reference", "hand-written fused", 8.0),
+            _row("reference", "fedhive vectorized", 10.0, acc=0.95)]
+    text = run.table(rows)
+    assert "| reference | fedhive vectorized | 10.0 | 1,000 | 300 | 10.00 | 0.80 | 0.9500 |" in text
+    assert run.check_accuracy(rows) and "reference" in run.check_accuracy(rows)[0]
+    assert run.check_accuracy(rows[:2]) == []
+
+
+def test_markdown_block_rewritten(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# t\n{run.BEGIN}\nold\n{run.END}\ntail\n")
+    run.write_markdown(doc, "new table")
+    assert doc.read_text() == f"# t\n{run.BEGIN}\nnew table\n{run.END}\ntail\n"
