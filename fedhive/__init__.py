@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fedhive.config import Config, load_config
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 __version__ = "0.1.0"
 
@@ -33,10 +33,32 @@ _LAZY = {
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
     "DistributedEngine": "fedhive.engines.distributed",
+    "resume_experiment": "fedhive.resume",
+    "momentum": "fedhive.server.optim",
+    "yogi": "fedhive.server.optim",
+    "adagrad": "fedhive.server.optim",
+    "median": "fedhive.server.robust",
+    "trimmed_mean": "fedhive.server.robust",
+    "krum": "fedhive.server.robust",
+    "multi_krum": "fedhive.server.robust",
+    "norm_bound": "fedhive.server.robust",
+    "proximal_update": "fedhive.client.update",
+    "scaffold_update": "fedhive.client.update",
+    "fednova_update": "fedhive.client.update",
+    "local_trainer": "fedhive.client.update",
+    "Algorithm": "fedhive.algorithms",
+    "build_algorithm": "fedhive.algorithms",
+    "attacked_update": "fedhive.attacks",
+    "compare": "fedhive.compare",
+    "PRESETS": "fedhive.presets",
 }
 
 if TYPE_CHECKING:
-    from fedhive.client.update import ClientResult, gradient_update, local_sgd_update
+    from fedhive.algorithms import Algorithm, build_algorithm
+    from fedhive.attacks import attacked_update
+    from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
+                                       local_trainer, proximal_update, scaffold_update)
+    from fedhive.compare import compare
     from fedhive.data.batches import Batches
     from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
@@ -46,9 +68,12 @@ if TYPE_CHECKING:
     from fedhive.models.registry import build_model
     from fedhive.plots import plot_run
     from fedhive.recorder import read_metrics
+    from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
-    from fedhive.server.optim import adam, sgd
+    from fedhive.presets import PRESETS
+    from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
+    from fedhive.server.robust import krum, median, multi_krum, norm_bound, trimmed_mean
 
 
 def run(config: Config | str | None = None, overrides: list[str] | None = None, quiet: bool = True,
@@ -69,4 +94,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fedhive' has no attribute {name!r}")
 
 
-__all__ = ["Config", "UserError", "load_config", "run", "__version__", *_LAZY]
+__all__ = ["Config", "UserError", "RunError", "RunStopped", "FedhiveWarning", "load_config", "run", "__version__", *_LAZY]

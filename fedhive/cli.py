@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from fedhive.errors import RunFailed, UserError
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 EPILOG = """examples:
   fedhive run                                   the reference experiment
   fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
   fedhive validate configs/reference.yaml       check a config without running it
+  fedhive resume runs/<name>                    continue a stopped or killed run
+  fedhive resume runs/<name> rounds=200         extend a finished run
   fedhive plot runs/<name>                      redraw a run's plots
+  fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
+  fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
 """
 
 
@@ -41,11 +46,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return spawn_workers(config.engine.workers, ["run", *args.args, *(["-q"] if args.quiet else [])])
     from fedhive.experiment import Experiment
 
-    exp = Experiment(config)
-    exp.run(quiet=args.quiet)
+    return _run(Experiment(config), args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from fedhive.resume import resume_experiment
+
+    return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
+
+
+def _run(exp, quiet: bool) -> int:
+    exp.run(quiet=quiet)
     if exp.run_dir is None:  # a distributed run's other ranks: rank 0 reports
         return 0
-    if not args.quiet:
+    if not quiet:
         print_summary(exp)
     else:
         print(exp.run_dir)
@@ -89,6 +103,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fedhive.compare import COLUMNS, compare, format_cell
+
+    rows, paths = compare(args.run_dirs, args.output, args.target)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"fedhive compare (target accuracy {args.target})")
+    for col in COLUMNS:
+        table.add_column(col.replace("_", " "), justify="left" if col == "run" else "right", no_wrap=col == "run")
+    for row in rows:
+        table.add_row(*(format_cell(row[c]) for c in COLUMNS))
+    console = Console()
+    console.print(table)
+    for path in paths:
+        console.print(str(path))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedhive",
@@ -105,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("resume", help="continue a run folder from its newest checkpoint",
+                       description="Continue a run from its newest good checkpoint, to the configured rounds. "
+                       "Overrides may extend it (rounds=200); other changes that alter results need --force.")
+    p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
+    p.add_argument("args", nargs="*", metavar="key=value", help="dotted overrides, e.g. rounds=200")
+    p.add_argument("--force", action="store_true", help="resume even if the overrides change the results")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
+    p.set_defaults(func=cmd_resume)
+
     p = sub.add_parser("validate", help="check a config and print it fully resolved",
                        description="Validate a config and its overrides without running; print the resolved config.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
@@ -114,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Redraw plots/loss.png and plots/accuracy.png from a run's metrics.")
     p.add_argument("run_dir", help="a run folder, e.g. runs/<name>")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("compare", help="compare runs: shared-axes curves and a table",
+                       description="Draw the runs' accuracy and loss curves on shared axes into one PNG, print a "
+                                   "table (final/best accuracy, rounds to a target, wall time) and write it as "
+                                   "CSV and Markdown next to the PNG.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
+    p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
+    p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -128,14 +179,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
     except UserError as e:
         print(f"fedhive: error: {e}", file=sys.stderr)
         return 2
-    except RunFailed as e:
-        print(f"fedhive: error: {e}", file=sys.stderr)
+    except RunError as e:
+        print(f"fedhive: error: {e}; `fedhive resume` continues from there", file=sys.stderr)
         return 1
+    except RunStopped as e:
+        where = f" {e.run_dir}" if e.run_dir else ""
+        print(f"fedhive: stopped after round {e.round}; resume with: fedhive resume{where}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:  # a second Ctrl-C: the last completed round is checkpointed
+        print("fedhive: interrupted", file=sys.stderr)
+        return 130
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """fedhive's own warnings as one line; any other warning as Python prints it."""
+    if issubclass(category, FedhiveWarning):
+        print(f"fedhive: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
+from fedhive.chain_config import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
 from fedhive.errors import UserError
+from fedhive.presets import PRESETS, apply_preset
 
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `true` as 1; and ints must fit the int64 that torch uses.
+        annotation = cls.model_fields[info.field_name].annotation
+        types = set(get_args(annotation)) or {annotation}  # `int | None` counts as int
+        if types & {int, float} and bool not in types and isinstance(value, bool):
+            raise ValueError("Input should be a number, not a boolean")
+        if int in types and isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ValueError("Input should fit in a 64-bit integer")
+        return value
 
 
 class IntRange(Section):
@@ -60,22 +77,63 @@ class CohortConfig(Section):
 
 
 class ClientConfig(Section):
-    """The client update: `gradient` (FedSGD) or `local_sgd` (FedAvg's local training)."""
+    """The client update: `gradient` (FedSGD), `local_sgd` (FedAvg), `proximal` (FedProx),
+    `scaffold` (SCAFFOLD option II) or `fednova` (FedNova)."""
 
-    name: Literal["gradient", "local_sgd"] = "gradient"
-    lr: float = Field(0.1, gt=0, description="client learning rate (local_sgd)")
-    epochs: int = Field(1, ge=1, description="local passes over the client's batches (local_sgd)")
+    name: Literal["gradient", "local_sgd", "proximal", "scaffold", "fednova"] = "gradient"
+    lr: float = Field(0.1, gt=0, description="client learning rate (local training)")
+    epochs: int = Field(1, ge=1, description="local passes over the client's batches (local training)")
+    steps: int | None = Field(None, ge=1, description="exactly this many local steps instead of epochs")
+    momentum: float = Field(0.0, ge=0, lt=1, description="client SGD momentum")
+    weight_decay: float = Field(0.0, ge=0, description="client L2 weight decay")
+    mu: float = Field(0.01, ge=0, description="FedProx proximal weight (proximal)")
+
+
+# --- Server chain: the `server` section is a mapping (norm bound -> aggregate -> optimizer,
+# below) or a list of transform specs (fedhive/chain_config.py).
 
 
 class ServerConfig(Section):
-    """The server chain: an aggregator then a server optimizer."""
+    """The server chain in its common shape: optional norm bound, an aggregate, then a
+    server optimizer. Fields that the chosen aggregate or optimizer do not use are ignored."""
 
-    aggregate: Literal["sum", "mean", "weighted_mean"] = "sum"
-    optimizer: Literal["sgd", "adam"] = "adam"
+    aggregate: Literal[AGGREGATES] = "sum"
+    optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(1.0, gt=0)
     b1: float = Field(0.9, ge=0, lt=1)
     b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="server momentum (momentum)")
+    bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
+    beta: float = Field(0.1, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
+    f: int = Field(1, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
+    max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
+
+    def transforms(self) -> list[Any]:
+        """The same chain as a list of transform specs."""
+        names = (["norm_bound"] if self.max_norm is not None else []) + [self.aggregate, self.optimizer]
+        values = {k: v for k, v in self.model_dump().items() if v is not None}
+        return [SPECS[n].model_validate({"name": n, **{k: values[k] for k in SPECS[n].model_fields
+                                                          if k in values}}) for n in names]
+
+
+# `server` is a mapping or a list; the tags only route validation and are left out of error paths.
+_SERVER_FORMS = {"server_mapping", "server_list"}
+Server = Annotated[
+    Union[Annotated[ServerConfig, Tag("server_mapping")], Annotated[ServerChain, Tag("server_list")]],
+    Discriminator(lambda v: "server_list" if isinstance(v, list) else "server_mapping"),
+]
+
+
+class AttackConfig(Section):
+    """Malicious clients for robustness studies: each round, `fraction` of the sampled
+    clients (chosen by the keyed generator) send an attacked update."""
+
+    name: Literal["sign_flip", "scale", "gaussian", "label_flip", "nan"]
+    fraction: float = Field(0.2, ge=0, le=1, description="fraction of each cohort that is malicious")
+    factor: float = Field(4.0, description="sign_flip sends -factor * update; scale sends factor * update")
+    std: float = Field(1.0, gt=0, description="gaussian: the std of the random update sent")
 
 
 class EngineConfig(Section):
@@ -86,6 +144,7 @@ class EngineConfig(Section):
     max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
     compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
+    fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
     # The distributed engine (a torch.distributed process group; see README "Distributed runs").
     workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
     local: Literal["vectorized", "sequential"] = Field("vectorized", description="engine each rank runs its slice with")
@@ -114,6 +173,19 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+class CheckpointConfig(Section):
+    """When the run folder's `checkpoints/` is written, and how many files are kept."""
+
+    every: int = Field(10, ge=0, description="rounds between checkpoints; 0: only at the end (and on a stop)")
+    keep: int = Field(3, ge=1, description="how many of the newest checkpoints are kept")
+
+
+class FaultsConfig(Section):
+    """What the round loop tolerates: rounds where no client update is usable are skipped."""
+
+    max_empty_rounds: int = Field(5, ge=1, description="consecutive skipped rounds before the run stops")
+
+
 class Config(Section):
     """A whole experiment. Every field has a default: `Config()` is the reference run."""
 
@@ -127,8 +199,12 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     cohort: CohortConfig = Field(default_factory=CohortConfig)
     client: ClientConfig = Field(default_factory=ClientConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
+    server: Server = Field(default_factory=ServerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    faults: FaultsConfig = Field(default_factory=FaultsConfig)
+    algorithm: Literal[tuple(PRESETS)] | None = Field(None, description="a preset filling client and server")
+    attack: AttackConfig | None = None
 
     @model_validator(mode="after")
     def _cohort_fits(self) -> "Config":
@@ -138,12 +214,34 @@ class Config(Section):
             )
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and (name.strip() in ("", ".", "..") or any(c in name for c in "/\\\0")):
+            raise ValueError("must be a plain folder name (not empty, no '/', '\\', '..')")
+        return name
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+            raise ValueError("must be cpu, cuda, cuda:N or mps")
+        return device
+
+    @model_validator(mode="after")
+    def _krum_fits(self) -> "Config":
+        specs = self.server.transforms() if isinstance(self.server, ServerConfig) else self.server
+        for spec in specs:
+            if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
+                raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
+        return self
+
 
 def format_validation_error(err: ValidationError) -> str:
     """One line naming every bad field, e.g. `rounds: Input should be ... (got 'abc')`."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(str(p) for p in e["loc"] if p not in _SERVER_FORMS)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -180,8 +278,21 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), list):
+            out[k] = _merge_into_list(k, out[k], v)
         else:
             out[k] = v
+    return out
+
+
+def _merge_into_list(name: str, items: list[Any], extra: dict[str, Any]) -> list[Any]:
+    """Dotted overrides into a list address items by index: `server.1.lr=0.5`."""
+    out = list(items)
+    for k, v in extra.items():
+        i = int(k) if str(k).isdigit() else -1
+        if not 0 <= i < len(out) or not isinstance(out[i], dict) or not isinstance(v, dict):
+            raise UserError(f"{name} is a list of {len(out)} items: override an item as {name}.<index>.<field>=value")
+        out[i] = _merge(out[i], v)
     return out
 
 
@@ -196,7 +307,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{p}: not valid YAML ({first})") from None
     if data is None:
-        return {}
+        raise UserError(f"{p}: the config file is empty (run without a config for the reference experiment)")
     if not isinstance(data, dict):
         raise UserError(f"{p}: the config must be a mapping of keys to values, got {type(data).__name__}")
     return data
@@ -204,7 +315,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a raw mapping plus dotted overrides into a Config, or raise UserError."""
-    merged = _merge(data, parse_overrides(overrides or []))
+    merged = apply_preset(_merge(data, parse_overrides(overrides or [])), _merge)
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from fedhive.algorithms import build_algorithm
+from fedhive.checkpoint import Checkpointer, config_hash
 from fedhive.config import Config
 from fedhive.data.synthetic import build_dataset
-from fedhive.engines.base import build_engine, client_state_store, is_leader
+from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
+from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import UniformCohort
-from fedhive.server.chain import RoundContext
+from fedhive.server.chain import ReducedUpdates, RoundContext
+from fedhive.stopping import GracefulStop
 
 
 class Experiment:
@@ -25,9 +31,10 @@ class Experiment:
     def __init__(self, config: Config):
         self.config = config
         self.device = torch.device(config.device)
+        check_device(self.device)
         self.dataset = build_dataset(config.data, config.seed)
         self.model = build_model(config.model, self.dataset.num_features, config.seed)
-        self.algorithm = build_algorithm(config, self.model)
+        self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
         self.engine = build_engine(config.engine, self.device)
         self.model.module.to(self.device)
@@ -36,32 +43,46 @@ class Experiment:
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.round = 0
+        self.empty_rounds = 0  # consecutive skipped rounds
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
 
     def step(self) -> dict[str, Any]:
-        """Run one round: sample, train the cohort, step the server, evaluate."""
+        """Run one round: sample, train the cohort, step the server, evaluate.
+
+        Client updates that failed or are not finite are dropped; if none is usable, or
+        the server step would make the model non-finite, the round is skipped (warned)."""
         r, t0 = self.round, time.perf_counter()
         ids = self.sampler(r).tolist()
         states = self.client_states.gather(ids)
+        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, self.dataset, r, ids, states, server.linear)
-        self.client_states.scatter(ids, out.states)
-        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed)
-        step, self.server_state = server.update(out.updates, self.server_state, ctx)
-        self.params = self.params + step
+        ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
+                           client_states=out.states)
+        usable = usable_clients(out.updates)
+        if usable.any() and self._server_step(out.updates, ctx):
+            self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
+            self.empty_rounds = 0
+        else:
+            self.empty_rounds += 1
+            reason = "the server step was not finite" if usable.any() else "no client update was usable"
+            warnings.warn(f"round {r + 1}: {reason}; round skipped, model unchanged", FedhiveWarning)
         self.round += 1
-        samples = out.weights.sum()
-        row: dict[str, Any] = {
-            "round": self.round,
-            "train_loss": float((out.metrics["loss"] * out.weights).sum() / samples) if ids else None,
-            "clients": len(ids),
-            "samples": int(samples),
-            **ctx.metrics,
-        }
+        row: dict[str, Any] = {"round": self.round, **cohort_metrics(out, usable), **ctx.metrics}
+        row.setdefault("dropped", int((~usable).sum()))
         row.update(self.evaluate(r) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
         row["round_s"] = time.perf_counter() - t0
         return row
+
+    def _server_step(self, updates: torch.Tensor, ctx: RoundContext) -> bool:
+        """Apply the server chain; commit its step and state only if the model stays finite."""
+        step, server_state = self.algorithm.server.update(updates, self.server_state, ctx)
+        params = self.params + step
+        if not torch.isfinite(params).all():
+            return False
+        self.params, self.server_state = params, server_state
+        return True
 
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
@@ -72,31 +93,99 @@ class Experiment:
         return self.round % self.config.eval_every == 0 or self.round == self.config.rounds
 
     def run(self, quiet: bool = True, save: bool = True) -> list[dict[str, Any]]:
-        """Run the remaining rounds. With `save`, write the run folder (see README)."""
+        """Run the remaining rounds. With `save`, write the run folder (see README) and
+        checkpoints. SIGINT/SIGTERM stop it after the round in progress: the folder is
+        checkpointed and summarised, then RunStopped is raised."""
+        recorder = checkpointer = None
         leader = is_leader(self.engine)  # other ranks of a distributed run stay silent
-        save, quiet = save and leader, quiet or not leader
-        recorder = None
+        save, quiet, follow = save and leader, quiet or not leader, save and not leader
         if save:
-            self.run_dir = new_run_dir(self.config)
-            recorder = Recorder(self.run_dir, self.config)
+            self.run_dir = self.run_dir or new_run_dir(self.config)
+            recorder = Recorder(self.run_dir, self.config, rows=self.history)
+            checkpointer = Checkpointer(self.run_dir / "checkpoints", self.config.checkpoint)
+        elif follow:  # gathering client state for rank 0's checkpoint needs every rank
+            checkpointer = Checkpointer(None, self.config.checkpoint)
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
-        t0 = time.perf_counter()
-        try:
-            while self.round < self.config.rounds:
-                row = self.step()
-                row["wall_s"] = time.perf_counter() - t0
-                self.history.append(row)
+        t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
+        with GracefulStop() as stop:
+            try:
+                while self.round < self.config.rounds and stop.signum is None:
+                    row = self.step()
+                    row["wall_s"] = time.perf_counter() - t0
+                    self.history.append(row)
+                    if recorder:
+                        recorder.log(row)
+                    if checkpointer and checkpointer.due(self.round, self.config.rounds):
+                        checkpointer.save(self)
+                    progress.update(row)
+                    self._check_empty_rounds()
+            finally:
+                progress.close()
+                # Also on an error or a second Ctrl-C: unless a round broke off after
+                # changing the state (no row for it), the state is that of the last
+                # completed round, so the folder stays resumable.
+                if checkpointer and len(self.history) == self.round:
+                    checkpointer.save(self)
                 if recorder:
-                    recorder.log(row)
-                progress.update(row)
-        finally:
-            progress.close()
-        if recorder:
-            from fedhive.plots import plot_rows
-
-            recorder.close(self.summary(time.perf_counter() - t0))
-            plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
+                    self._close_folder(recorder, time.perf_counter() - t0)
+        if stop.signum is not None and self.round < self.config.rounds:
+            raise RunStopped(stop.signum, self.round, self.run_dir)
         return self.history
+
+    def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
+        from fedhive.plots import plot_rows
+
+        recorder.close(self.summary(loop_s))
+        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
+
+    def _check_empty_rounds(self) -> None:
+        n = self.config.faults.max_empty_rounds
+        if self.empty_rounds >= n:
+            raise RunError(
+                f"rounds {self.round - n + 1}-{self.round}: {n} rounds in a row without a usable client "
+                f"update (faults.max_empty_rounds={n}); stopped with a checkpoint at round {self.round}"
+            )
+
+    def stateful_parts(self) -> dict[str, Any]:
+        """Every attribute with `state_dict`/`load_state_dict` (the client states, and any
+        part that keeps state between rounds), by attribute name: all are checkpointed."""
+        return {
+            name: part for name, part in sorted(vars(self).items())
+            if callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next round depends on, plus the metrics so far and the config.
+        No random-generator state: every draw is keyed by (seed, round, client, purpose)."""
+        leaves, spec = tree_flatten(self.server_state)
+        return {
+            "round": self.round,
+            "params": self.params,
+            "server_state": leaves,
+            "server_state_spec": str(spec),
+            "parts": {name: part.state_dict() for name, part in self.stateful_parts().items()},
+            "empty_rounds": self.empty_rounds,
+            # As JSON, like metrics.jsonl: any row the recorder can write loads back.
+            "history": json.dumps(self.history),
+            "config": self.config.model_dump(mode="json"),
+            "config_hash": config_hash(self.config),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Restore a `state_dict()`; its state must fit this experiment's server chain and,
+        if `strict`, its stateful parts (otherwise the parts both have are restored)."""
+        leaves, spec = tree_flatten(self.server_state)
+        if state["server_state_spec"] != str(spec) or len(state["server_state"]) != len(leaves):
+            raise UserError("checkpoint: its server state does not fit the configured server chain")
+        parts = self.stateful_parts()
+        if strict and set(parts) != set(state["parts"]):
+            raise UserError(f"checkpoint: it holds state for {sorted(state['parts'])}, the experiment has {sorted(parts)}")
+        self.server_state = tree_unflatten(list(state["server_state"]), spec)
+        for name in parts.keys() & state["parts"].keys():
+            parts[name].load_state_dict(state["parts"][name])
+        self.params = state["params"].to(self.device)
+        self.round, self.empty_rounds = state["round"], state["empty_rounds"]
+        self.history = json.loads(state["history"])
 
     def summary(self, loop_s: float) -> dict[str, Any]:
         evals = [r for r in self.history if r.get("test_accuracy") is not None]
@@ -110,3 +199,35 @@ class Experiment:
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
         }
+
+
+def check_device(device: torch.device) -> None:
+    """A UserError naming `device` if this machine does not have it."""
+    if device.type == "cuda":
+        ok = torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    else:
+        ok = device.type != "mps" or torch.backends.mps.is_available()
+    if not ok:
+        raise UserError(f"device: {device} is not available on this machine")
+
+
+def usable_clients(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
+    """`[K]` bools: the clients whose update is finite, whether the engine returned the
+    `[K, P]` rows or their linear reduction."""
+    if isinstance(updates, ReducedUpdates):
+        return updates.finite
+    return torch.isfinite(updates).all(dim=1)
+
+
+def cohort_metrics(out: CohortResult, usable: torch.Tensor) -> dict[str, Any]:
+    """Training loss (sample-weighted) and counts over the clients whose update was usable."""
+    weights = out.weights[usable]
+    samples = weights.sum()
+    loss = out.metrics.get("loss")
+    train_loss = float((loss[usable] * weights).sum() / samples) if loss is not None and samples > 0 else None
+    return {"train_loss": train_loss, "clients": len(out.weights), "samples": int(samples)}
+
+
+def keep_dropped_states(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], usable: torch.Tensor):
+    """The cohort's new client states, except that a dropped client keeps its old one."""
+    return {k: torch.where(usable.view(-1, *[1] * (v.dim() - 1)), v, old[k]) if k in old else v for k, v in new.items()}

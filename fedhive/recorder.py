@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from fedhive.config import Config, dump_config
+from fedhive.errors import UserError
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one:
+    temporary file in the same folder, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def new_run_dir(config: Config) -> Path:
@@ -18,7 +40,10 @@ def new_run_dir(config: Config) -> Path:
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as e:
+        raise UserError(f"output_dir: cannot create the run folder {path}: {e.strerror or e}") from None
     return path
 
 
@@ -27,10 +52,11 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows(rows)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue().encode())
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -43,10 +69,11 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 class Recorder:
     """Appends one metrics row per round, flushed, so a killed run loses nothing written."""
 
-    def __init__(self, run_dir: Path, config: Config):
+    def __init__(self, run_dir: Path, config: Config, rows: list[dict[str, Any]] | None = None):
+        """`rows` are those already in metrics.jsonl (a resumed run); new rows append."""
         self.run_dir = run_dir
-        self.rows: list[dict[str, Any]] = []
-        (run_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+        self.rows: list[dict[str, Any]] = list(rows or [])
+        atomic_write(run_dir / "config.yaml", dump_config(config).encode())
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
     def log(self, row: dict[str, Any]) -> None:
@@ -57,4 +84,32 @@ class Recorder:
     def close(self, summary: dict[str, Any]) -> None:
         self._jsonl.close()
         write_csv(self.rows, self.run_dir / "metrics.csv")
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        atomic_write(self.run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+
+
+def truncate_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Make metrics.jsonl hold exactly `rows` (a checkpoint's history) before a resume.
+
+    Usually the file holds those rows and then some written after the checkpoint (or a
+    torn last line): it is cut after the last kept row, so nothing valid is rewritten.
+    If it does not start with those rows, it is rewritten from them."""
+    path = run_dir / "metrics.jsonl"
+    offset, kept = 0, 0
+    if path.is_file():
+        with open(path, "rb") as f:
+            for line in f:
+                if kept == len(rows) or not _same_row(line, rows[kept]):
+                    break
+                offset, kept = offset + len(line), kept + 1
+    if kept == len(rows):
+        with open(path, "ab") as f:
+            f.truncate(offset)
+        return
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _same_row(line: bytes, row: dict[str, Any]) -> bool:
+    try:
+        return line.endswith(b"\n") and json.loads(line) == json.loads(json.dumps(row))
+    except ValueError:
+        return False

@@ -30,11 +30,13 @@ class ClientStateStore:
         return {k: torch.stack([r[k] for r in rows]) for k in self._initial}
 
     def scatter(self, client_ids: Sequence[int], stacked: dict[str, torch.Tensor]) -> None:
-        """Store the cohort's new states (the inverse of gather)."""
-        if not stacked:
+        """Store the cohort's new states (the inverse of gather). Only the names of the
+        initial state are kept; other returned names are per-round outputs for the server
+        (e.g. SCAFFOLD's `delta_c`)."""
+        if not self._initial:
             return
         for i, c in enumerate(client_ids):
-            self.states[int(c)] = {k: v[i].clone() for k, v in stacked.items()}
+            self.states[int(c)] = {k: stacked[k][i].clone() for k in self._initial}
 
     def state_dict(self) -> dict[int, ClientState]:
         return self.states

@@ -3,14 +3,19 @@
 A client update maps `(global_params [P], batches, state, key) -> ClientResult`. Its
 `update` is a pseudo-gradient: the server treats it like a gradient and steps against
 it, so FedSGD returns the summed batch gradients and FedAvg returns `params - local`.
-Nothing here loops over samples or knows which engine calls it, so `vmap` over a cohort
-gives each client exactly its own result.
+Nothing here loops over samples, branches on tensor values or knows which engine calls
+it, so `vmap` over a cohort gives each client exactly its own result.
 
 An update may carry a `cohort_sum` attribute: `(params, cohort_batches, coef) ->
 (total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole padded cohort
 at once, with its weights and per-client metrics. The gradient update has one (a
 weighted sum of gradients is the gradient of the weighted sum of losses, so the cohort
 goes through one forward/backward); wrappers that change the update must not copy it.
+
+The local-training updates share one loop (`local_trainer`): FedAvg (McMahan et al. 2017)
+is plain local SGD, FedProx (Li et al. 2020) adds the proximal gradient `mu (y - x)`,
+SCAFFOLD (Karimireddy et al. 2020) adds the control-variate correction `c - c_i`, and
+FedNova (Wang et al. 2020) normalizes the result by the number of local steps.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class ClientResult(NamedTuple):
 
 
 ClientUpdate = Callable[[torch.Tensor, Batches, ClientState, torch.Tensor], ClientResult]
+# Extra gradient term at the local model y, given the global model x: `(y, x) -> [P]`.
+Correction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _sample_weighted_loss(per_step: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -101,10 +108,32 @@ class CohortSum:
         return total, weights, {"loss": _sample_weighted_loss(per_step.view(k, s), data.mask)}
 
 
-def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1) -> ClientUpdate:
-    """FedAvg's local training: `epochs` passes of plain SGD (step size `lr`) over the
-    client's batches in order; returns `params - local_params`. Padding steps have zero
-    mask, hence zero loss and zero gradient, so they leave the local model unchanged."""
+
+class LocalRun(NamedTuple):
+    """The outcome of local training: the local model y, the sample-weighted mean loss
+    over the steps taken, and the number of real steps taken (tau_i, a 0-d tensor)."""
+
+    local: torch.Tensor
+    loss: torch.Tensor
+    steps: torch.Tensor
+
+
+def _no_correction(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(local)
+
+
+def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
+                  momentum: float = 0.0, weight_decay: float = 0.0):
+    """The local SGD loop shared by FedAvg, FedProx, SCAFFOLD and FedNova.
+
+    Runs `epochs` passes over the client's batches in order, or, when `steps` is set,
+    exactly `steps` steps cycling through its real batches. Each step is
+    `buf <- momentum buf + g + weight_decay y + correction(y, x)`, `y <- y - lr buf`.
+    Padding steps (no real samples) are gated out with a 0/1 factor rather than skipped,
+    so the loop has the same shape for every client and `vmap` runs it unchanged.
+
+    Returns `train(params, data, correction=None) -> LocalRun`.
+    """
 
     def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
         per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
@@ -112,23 +141,121 @@ def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1) -> Clie
 
     grad_fn = grad(step_loss, has_aux=True)
 
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        local = params
-        first_epoch = []
-        for epoch in range(epochs):
-            for s in range(data.mask.shape[0]):
-                g, loss = grad_fn(local, data.x[s], data.y[s], data.mask[s])
+    def batch_order(data: Batches) -> list[torch.Tensor | int]:
+        if steps is None:
+            return list(range(data.mask.shape[0])) * epochs
+        real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
+        return [torch.remainder(torch.tensor(s), real) for s in range(steps)]
+
+    def train(params: torch.Tensor, data: Batches, correction: Correction | None = None) -> LocalRun:
+        # Plain SGD needs no gate: a padding step's gradient is exactly zero.
+        plain = correction is None and momentum == 0 and weight_decay == 0
+        correction = correction or _no_correction
+        local, buf = params, torch.zeros_like(params)
+        losses, samples = [], []
+        for s in batch_order(data):
+            x, y, mask = data.x[s], data.y[s], data.mask[s]
+            g, loss = grad_fn(local, x, y, mask)
+            if plain:
                 local = local - lr * g
-                if epoch == 0:
-                    first_epoch.append(loss)
-        loss = _sample_weighted_loss(torch.cat(first_epoch), data.mask)
-        return ClientResult(params - local, data.mask.sum(), state, {"loss": loss})
+            else:
+                active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
+                g = g + weight_decay * local + correction(local, params)
+                buf = active * (momentum * buf + g) + (1 - active) * buf
+                local = local - (lr * active) * buf
+            losses.append(loss)
+            samples.append(mask.sum().reshape(1))
+        n = torch.cat(samples)
+        loss = (torch.cat(losses) * n).sum() / n.sum().clamp_min(1.0)
+        taken = (n > 0).sum().to(params.dtype)
+        return LocalRun(local, loss, taken)
+
+    return train
+
+
+def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
+                     momentum: float = 0.0, weight_decay: float = 0.0) -> ClientUpdate:
+    """FedAvg's local training (see `local_trainer`); returns `params - local_params`."""
+    train = local_trainer(model, lr, epochs, steps, momentum, weight_decay)
+
+    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
+        run = train(params, data)
+        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
+
+    return update
+
+
+def proximal_update(model: FunctionalModel, mu: float, **sgd) -> ClientUpdate:
+    """FedProx: local SGD on `F_k(y) + mu/2 |y - x|^2`, i.e. with the proximal gradient
+    `mu (y - x)` added at every step. `mu = 0` is FedAvg. `sgd` as in `local_trainer`."""
+    train = local_trainer(model, **sgd)
+
+    def proximal(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        return mu * (local - params)
+
+    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
+        run = train(params, data, proximal)
+        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
+
+    return update
+
+
+def scaffold_init(params: torch.Tensor) -> ClientState:
+    """SCAFFOLD's initial client state: control variate c_i = 0."""
+    return {"c": torch.zeros_like(params)}
+
+
+def scaffold_update(model: FunctionalModel, **sgd) -> ClientUpdate:
+    """SCAFFOLD, option II (Karimireddy et al. 2020, Algorithm 1).
+
+    Reads the client's control variate `state["c"]` (c_i) and the server's control
+    variate `state["server_c"]` (c, broadcast with the model). Local steps use
+    `g(y) - c_i + c`; then `c_i+ = c_i - c + (x - y) / (K lr)` with K the number of
+    local steps taken. Returns the new state `{"c": c_i+, "delta_c": c_i+ - c_i}`; the
+    store keeps `c`, the server's control transform reads `delta_c`.
+    """
+    lr = sgd["lr"]
+    train = local_trainer(model, **sgd)
+
+    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
+        c_i, c = state["c"], state["server_c"]
+        run = train(params, data, lambda local, x: c - c_i)
+        delta = params - run.local
+        c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * lr)
+        return ClientResult(delta, data.mask.sum(), {"c": c_new, "delta_c": c_new - c_i}, {"loss": run.loss})
+
+    return update
+
+
+def fednova_update(model: FunctionalModel, **sgd) -> ClientUpdate:
+    """FedNova (Wang et al. 2020): local SGD whose update is normalized by `|a_i|_1`, the
+    number of local steps tau_i for plain SGD, or `sum_k (1 - rho^k) / (1 - rho)` with
+    client momentum rho. Returns `d_i = (x - y_i) / |a_i|_1` and the new state
+    `{"steps": |a_i|_1}`; the server rescales the weighted mean of the d_i by
+    `tau_eff = sum_i p_i |a_i|_1` (`fedhive.server.normalize.fednova_scale`)."""
+    rho = sgd.get("momentum", 0.0)
+    train = local_trainer(model, **sgd)
+
+    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
+        run = train(params, data)
+        tau = run.steps
+        if rho > 0:  # a Python hyperparameter, not a tensor value
+            tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
+        norm = tau.clamp_min(1.0)
+        return ClientResult((params - run.local) / norm, data.mask.sum(), {"steps": norm}, {"loss": run.loss})
 
     return update
 
 
 def build_client_update(config: ClientConfig, model: FunctionalModel) -> ClientUpdate:
     """The client update named in the config."""
-    if config.name == "local_sgd":
-        return local_sgd_update(model, config.lr, config.epochs)
-    return gradient_update(model)
+    sgd = dict(lr=config.lr, epochs=config.epochs, steps=config.steps, momentum=config.momentum,
+               weight_decay=config.weight_decay)
+    builders = {
+        "gradient": lambda: gradient_update(model),
+        "local_sgd": lambda: local_sgd_update(model, **sgd),
+        "proximal": lambda: proximal_update(model, config.mu, **sgd),
+        "scaffold": lambda: scaffold_update(model, **sgd),
+        "fednova": lambda: fednova_update(model, **sgd),
+    }
+    return builders[config.name]()

@@ -63,3 +63,17 @@ def client_state_store(engine, init_state, params: torch.Tensor):
 
     make = getattr(engine, "state_store", None)
     return make(init_state, params) if make is not None else ClientStateStore(init_state, params)
+
+
+def warn_failures(round: int, failures: list[str]) -> None:
+    """One warning for the client updates of `round` (0-based) that raised and were dropped."""
+    if failures:
+        import warnings
+
+        from fedhive.errors import FedhiveWarning
+
+        warnings.warn(
+            f"round {round + 1}: {len(failures)} client update(s) raised and were dropped "
+            f"(first: {failures[0]}); engine.fail_fast=true re-raises instead",
+            FedhiveWarning,
+        )

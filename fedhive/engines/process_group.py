@@ -15,13 +15,13 @@ import torch
 import torch.distributed as dist
 
 from fedhive.config import EngineConfig
-from fedhive.errors import RunFailed
+from fedhive.errors import RunError
 
 T = TypeVar("T")
 _PREFIX = "fedhive/"
 
 
-class DistributedError(RunFailed):
+class DistributedError(RunError):
     """A collective failed or timed out; the message names the ranks that stopped responding."""
 
 

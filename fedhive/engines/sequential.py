@@ -1,5 +1,6 @@
-"""The reference engine: one client at a time, in client order. It is the debugger: a
-failing client update is re-raised naming the round and the client."""
+"""The reference engine: one client at a time, in client order. It is the debugger: with
+`engine.fail_fast` a failing client update is re-raised naming the round and the client;
+otherwise the failure is dropped and counted, and the round goes on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Sequence
 
 import torch
 
-from fedhive.client.update import ClientUpdate
+from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.config import EngineConfig
-from fedhive.engines.base import ClientError, CohortResult
+from fedhive.engines.base import ClientError, CohortResult, warn_failures
 from fedhive.server.chain import LinearAggregate
 
 
@@ -30,7 +31,7 @@ class SequentialEngine:
         """Run `update` for each client in order; `states` are the cohort's stacked states.
         Returns the `[K, P]` rows even when the aggregate is `linear`: this engine is the
         reference that others are checked against."""
-        results = []
+        results, failures = [], []
         for i, cid in enumerate(client_ids):
             data = dataset.cohort_batches(round, [cid]).to(params.device)
             data = type(data)(*(t[0] for t in data))
@@ -39,16 +40,36 @@ class SequentialEngine:
             try:
                 results.append(update(params, data, state, key))
             except Exception as e:
-                raise ClientError(f"round {round}, client {cid}: client update failed: {e}") from e
-        return stack_results(results, params)
+                if self.config.fail_fast:
+                    raise ClientError(f"round {round + 1}, client {cid}: client update failed: {e}") from e
+                failures.append(f"client {cid}: {type(e).__name__}: {e}")
+                results.append(None)
+        warn_failures(round, failures)
+        return stack_results(results, params, states)
 
 
-def stack_results(results: list, params: torch.Tensor) -> CohortResult:
-    """Stack per-client ClientResults into one CohortResult, preserving client order."""
-    if not results:
-        return CohortResult(params.new_zeros(0, params.numel()), params.new_zeros(0), {}, {})
+def stack_results(results: list, params: torch.Tensor, states: dict[str, torch.Tensor] | None = None) -> CohortResult:
+    """Stack per-client ClientResults into one CohortResult, preserving client order.
+
+    A failed client (None) gets a NaN update, weight 0, NaN metrics and its input state,
+    so the aggregates drop and count it like any other non-finite update."""
+    ok = next((r for r in results if r is not None), None)
+    states = states or {}
+    if ok is None:
+        k = len(results)
+        return CohortResult(params.new_full((k, params.numel()), float("nan")), params.new_zeros(k), {}, dict(states))
+
+    def failed(i: int) -> ClientResult:
+        return ClientResult(
+            params.new_full((params.numel(),), float("nan")),
+            params.new_zeros(()),
+            {k: v[i] for k, v in states.items()},
+            {k: torch.full_like(v, float("nan")) for k, v in ok.metrics.items()},
+        )
+
+    results = [r if r is not None else failed(i) for i, r in enumerate(results)]
     updates = torch.stack([r.update for r in results])
-    weights = torch.stack([r.weight for r in results]).to(params.dtype)
-    metrics = {k: torch.stack([r.metrics[k] for r in results]) for k in results[0].metrics}
-    states = {k: torch.stack([r.state[k] for r in results]) for k in results[0].state}
-    return CohortResult(updates, weights, metrics, states)
+    weights = torch.stack([r.weight.to(params.dtype) for r in results])
+    metrics = {k: torch.stack([r.metrics[k] for r in results]) for k in ok.metrics}
+    new_states = {k: torch.stack([r.state[k] for r in results]) for k in ok.state}
+    return CohortResult(updates, weights, metrics, new_states)

@@ -14,6 +14,7 @@ from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches
 from fedhive.engines.base import ClientError, CohortResult
+from fedhive.engines.sequential import SequentialEngine
 from fedhive.server.chain import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
@@ -57,11 +58,27 @@ class VectorizedEngine:
             try:
                 parts.append(self._run_chunk(update, params, data, chunk_states, chunk, linear))
             except Exception as e:
-                raise ClientError(
-                    f"round {round}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
-                    "(engine.name=sequential names the client)"
-                ) from e
+                if self.config.fail_fast:
+                    raise ClientError(
+                        f"round {round + 1}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
+                        "(engine.name=sequential names the client)"
+                    ) from e
+                parts.append(self._one_by_one(update, params, dataset, round, chunk, chunk_states, linear))
         return _in_client_order(_concat(parts, params, linear), order)
+
+    def _one_by_one(self, update, params, dataset, round: int, chunk, states, linear) -> CohortResult:
+        """A chunk that raised, rerun one client at a time so that only the failing
+        clients are dropped (and counted), as the sequential engine does."""
+        out = SequentialEngine(self.config).run(update, params, dataset, round, chunk, states)
+        return out._replace(updates=linear.reduce(out.updates, out.weights) if linear is not None else out.updates)
+
+    def state_dict(self) -> dict[str, float]:
+        # The derived chunk size groups the cohort's sums, so it must survive a resume
+        # for the resumed run to add in the same order, hence be bit-identical.
+        return {"bytes_per_client": self._bytes_per_client}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self._bytes_per_client = float(state["bytes_per_client"])
 
     def _run_chunk(self, update, params, data: Batches, states, chunk, linear) -> CohortResult:
         fused = getattr(update, "cohort_sum", None)
@@ -183,5 +200,9 @@ def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggre
         updates = ReducedUpdates(total, torch.cat([p.updates.finite for p in parts]))
     else:
         updates = torch.cat([p.updates for p in parts])
-    cat = lambda name: {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
+    # Keys every chunk has: a chunk whose clients all failed has no metrics to give.
+    cat = lambda name: {  # noqa: E731
+        k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)
+        if all(k in getattr(p, name) for p in parts)
+    }
     return CohortResult(updates, torch.cat([p.weights for p in parts]), cat("metrics"), cat("states"))

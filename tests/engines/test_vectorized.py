@@ -218,8 +218,12 @@ def test_failing_update_names_round_and_clients():
     def broken(params, data, state, key):
         raise ValueError("bad shapes")
 
-    with pytest.raises(ClientError, match=r"round 3, clients .*: client update failed: bad shapes"):
-        _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
+    # Round numbers in messages are 1-based, like the metrics rows.
+    with pytest.raises(ClientError, match=r"round 4, clients .*: client update failed: bad shapes"):
+        _engine(fail_fast=True).run(broken, exp.params, exp.dataset, 3, [4, 5])
+    # Without fail_fast the failing clients are dropped: their rows are not finite.
+    out = _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
+    assert out.updates.shape[0] == 2 and not torch.isfinite(out.updates).any()
 
 
 def test_big_chunks_end_where_work_changes():

@@ -1,0 +1,101 @@
+"""Compare runs: their curves on shared axes in one PNG and a table of final numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from fedhive.errors import UserError
+from fedhive.recorder import read_metrics
+
+COLUMNS = ("run", "final_accuracy", "best_accuracy", "rounds_to_target", "wall_s")
+
+
+class Run(NamedTuple):
+    name: str
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """A run folder's metrics rows and summary; a folder without metrics is a UserError."""
+    path = Path(run_dir)
+    if not (path / "metrics.jsonl").is_file():
+        raise UserError(f"{path}: not a run folder (no metrics.jsonl)")
+    summary_path = path / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    return Run(path.name, read_metrics(path), summary)
+
+
+def table_row(run: Run, target: float) -> dict[str, Any]:
+    """Final and best test accuracy, the first round reaching `target` (None if never) and
+    the loop's wall time."""
+    evals = [r for r in run.rows if r.get("test_accuracy") is not None]
+    reached = [r["round"] for r in evals if r["test_accuracy"] >= target]
+    wall = run.summary.get("loop_s", run.rows[-1].get("wall_s") if run.rows else None)
+    return {
+        "run": run.name,
+        "final_accuracy": evals[-1]["test_accuracy"] if evals else None,
+        "best_accuracy": max((r["test_accuracy"] for r in evals), default=None),
+        "rounds_to_target": reached[0] if reached else None,
+        "wall_s": wall,
+    }
+
+
+def plot_runs(runs: list[Run], out: Path) -> Path:
+    """Test accuracy and loss against round, one line per run, shared axes, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for run in runs:
+        for ax, col in zip(axes, ("test_accuracy", "test_loss")):
+            pts = [(r["round"], r[col]) for r in run.rows if r.get(col) is not None]
+            if pts:
+                ax.plot(*zip(*pts), label=run.name)
+    for ax, label in zip(axes, ("test accuracy", "test loss")):
+        ax.set_xlabel("round")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def format_cell(v: Any) -> str:
+    """A table cell: 4 decimals for floats, "-" for missing."""
+    return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def write_table(rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    """The table as `<out>.csv` and `<out>.md` next to the plot."""
+    csv_path, md_path = out.with_suffix(".csv"), out.with_suffix(".md")
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(format_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [csv_path, md_path]
+
+
+def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Plot the runs into `out` (a .png path), write the table beside it; returns the table
+    rows and the written paths."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise UserError(f"compare: the output must be a .png path, got {out}")
+    runs = [load_run(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):  # same folder name under different parents
+        runs = [r._replace(name=str(Path(d))) for r, d in zip(runs, run_dirs)]
+    rows = [table_row(r, target) for r in runs]
+    return rows, [plot_runs(runs, out), *write_table(rows, out)]

@@ -1,0 +1,60 @@
+"""`fedhive resume`: continue a run folder from its newest good checkpoint, bit-exactly."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from fedhive.checkpoint import changed_fields, config_hash, load_latest
+from pydantic import ValidationError
+
+from fedhive.config import Config, build_config, read_yaml
+from fedhive.errors import FedhiveWarning, UserError
+from fedhive.experiment import Experiment
+from fedhive.recorder import truncate_metrics
+
+
+def resume_experiment(run_dir: str | Path, overrides: list[str] | None = None, force: bool = False) -> Experiment:
+    """An Experiment restored from `run_dir`'s newest readable checkpoint, ready to `run()`.
+
+    The config is the folder's `config.yaml` plus `overrides` (e.g. `rounds=200` to extend
+    a finished run). A change that would alter the results is refused, naming the fields,
+    unless `force`. metrics.jsonl is cut back to the checkpoint's rows."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
+    config = build_config(read_yaml(run_dir / "config.yaml"), overrides)
+    found = load_latest(run_dir / "checkpoints", map_location=config.device)
+    experiment = Experiment(config)
+    if found is None:
+        warnings.warn(f"{run_dir}: no checkpoint yet; starting again from round 0", FedhiveWarning)
+    else:
+        state, path = found
+        _check_config(state, config, force)
+        if config.rounds < state["round"]:
+            raise UserError(f"rounds: {config.rounds} is less than the {state['round']} rounds already run")
+        experiment.load_state_dict(state, strict=not force)
+    truncate_metrics(run_dir, experiment.history)
+    experiment.run_dir = run_dir
+    return experiment
+
+
+def _check_config(state: dict, config: Config, force: bool) -> None:
+    if state["config_hash"] == config_hash(config):
+        return
+    old = _with_defaults(state["config"])
+    if config_hash(old) == config_hash(config):
+        return
+    changes = ", ".join(changed_fields(old, config)) or "unknown fields"
+    if not force:
+        raise UserError(f"resume would change the results: {changes}; pass --force to resume anyway")
+    warnings.warn(f"resuming with changed fields (--force): {changes}", FedhiveWarning)
+
+
+def _with_defaults(saved: dict) -> Config | dict:
+    """A checkpoint's config read by this version: fields added since it was written take
+    their defaults (so a newer fedhive resumes an older run); as saved if it no longer fits."""
+    try:
+        return Config.model_validate(saved)
+    except ValidationError:
+        return saved
