@@ -93,20 +93,24 @@ class DistributedEngine:
         if linear is not None and not isinstance(local.updates, ReducedUpdates):
             local = local._replace(updates=linear.reduce(local.updates, local.weights))  # a local engine that keeps rows
         t0 = time.perf_counter()
-        rows = self._rows(local)
+        rows = self._rows(local, kept=states.keys())
         full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
         metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
+        outputs = {k.removeprefix("state/"): v for k, v in full.items() if k.startswith("state/")}
         if linear is None:
             updates = full["update"]
         else:  # partial sums of disjoint slices add up to the cohort's sum: one all_reduce of [P]
             updates = ReducedUpdates(self.group.all_reduce(round, local.updates.total), full["finite"].bool())
         self.comm_s = time.perf_counter() - t0
-        return CohortResult(updates, full["weight"], metrics, _own_rows(states, local.states, mine))
+        kept = _own_rows(states, {k: v for k, v in local.states.items() if k in states}, mine)
+        return CohortResult(updates, full["weight"], metrics, {**kept, **outputs})
 
-    def _rows(self, local: CohortResult) -> dict[str, torch.Tensor]:
-        """What every rank needs of each client: weight, metrics, and the update itself or,
-        when this rank already summed the updates, whether it was finite."""
+    def _rows(self, local: CohortResult, kept) -> dict[str, torch.Tensor]:
+        """What every rank needs of each client: weight, metrics, state outputs the server
+        reads (names not `kept` in the client's state, e.g. SCAFFOLD's `delta_c`), and the
+        update itself or, when this rank already summed the updates, whether it was finite."""
         rows = {"weight": local.weights}
+        rows.update({f"state/{k}": v for k, v in local.states.items() if k not in kept})
         if isinstance(local.updates, ReducedUpdates):
             rows["finite"] = local.updates.finite.to(local.weights.dtype)
         else:

@@ -31,6 +31,9 @@ CASES = {
     "empty_slices": {"overrides": [*SMALL, "cohort.min=1", "cohort.max=2"]},
     "sequential_local": {"overrides": [*SMALL, "engine.local=sequential"]},
     "client_state": {"overrides": [*SMALL, "data.clients=9"], "stateful": True},
+    "median": {"overrides": [*SMALL, "server.aggregate=median"]},
+    "krum": {"overrides": [*SMALL, "cohort.min=6", "server.aggregate=krum"]},
+    "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
 }
 TIMING = ("round_s", "wall_s")
 
