@@ -58,6 +58,7 @@ class ProcessGroup:
         try:
             return fn()
         except (RuntimeError, dist.DistError) as e:
+            _JOINED["failed"] = None  # a broken group: leave without waiting for the others
             raise DistributedError(self._explain(round, what, e)) from None
 
     def all_gather(self, round: int, tensor: torch.Tensor) -> list[torch.Tensor]:
@@ -123,6 +124,11 @@ def _leave() -> None:
     if liveness is not None:
         liveness.stop()
     if dist.is_initialized():
+        if "failed" not in _JOINED:
+            try:  # leave together: rank 0 hosts the store the others still talk to
+                dist.barrier()
+            except (RuntimeError, dist.DistError):
+                pass
         dist.destroy_process_group()
 
 
