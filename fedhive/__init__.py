@@ -51,6 +51,11 @@ _LAZY = {
     "attacked_update": "fedhive.attacks",
     "compare": "fedhive.compare",
     "PRESETS": "fedhive.presets",
+    "FederatedDataset": "fedhive.data.federated",
+    "from_arrays": "fedhive.data.arrays",
+    "from_csv": "fedhive.data.user",
+    "from_torch": "fedhive.data.user",
+    "build_dataset": "fedhive.data.build",
 }
 
 if TYPE_CHECKING:
@@ -59,7 +64,11 @@ if TYPE_CHECKING:
     from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
                                        local_trainer, proximal_update, scaffold_update)
     from fedhive.compare import compare
+    from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
+    from fedhive.data.build import build_dataset
+    from fedhive.data.federated import FederatedDataset
+    from fedhive.data.user import from_csv, from_torch
     from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
     from fedhive.engines.vectorized import VectorizedEngine

@@ -1,4 +1,4 @@
-"""The `fedhive` command: run, validate and plot experiments.
+"""The `fedhive` command: run, validate and plot experiments; list, describe and save datasets.
 
 Imports are lazy so that `--help` and config errors answer without loading torch.
 """
@@ -21,6 +21,8 @@ EPILOG = """examples:
   fedhive plot runs/<name>                      redraw a run's plots
   fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
   fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
+  fedhive datasets                              list the datasets and whether they are installed
+  fedhive data describe configs/fashion_mnist_dirichlet.yaml   partition statistics + plot
 """
 
 
@@ -122,6 +124,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from fedhive.data.datasets import SOURCES, availability
+
+    width = max(map(len, SOURCES))
+    for name, source in SOURCES.items():
+        print(f"{name:<{width}}  {source.kind:<9}  {source.description}  [{availability(name)}]")
+    return 0
+
+
+def _build_data(args: argparse.Namespace):
+    config = _load(args)
+    from fedhive.data.build import build_dataset
+
+    return config, build_dataset(config.data, config.seed)
+
+
+def cmd_data_describe(args: argparse.Namespace) -> int:
+    config, dataset = _build_data(args)
+    from fedhive.data.describe import describe_into, format_stats
+
+    out = Path(args.out) if args.out else Path(config.output_dir) / f"data-{config.data.name}"
+    stats = describe_into(dataset, out)
+    if stats is None:
+        print(f"{config.data.name}: generated fresh every round; clients hold no fixed data to describe")
+        return 0
+    print(format_stats(stats))
+    print(f"wrote {out / 'data.json'} and {out / 'plots' / 'label_distribution.png'}")
+    return 0
+
+
+def cmd_data_save(args: argparse.Namespace) -> int:
+    config, dataset = _build_data(args)
+    if dataset.label_counts() is None:
+        raise UserError(f"data.name: {config.data.name} is generated every round; there is no fixed data to save")
+    from fedhive.data.store import save
+
+    header = save(dataset, args.path)
+    print(f"{args.path}  sha256 {header['hash']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedhive",
@@ -165,6 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("data", help="inspect or save a config's federated dataset")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    d = data_sub.add_parser("describe", help="print partition statistics and plot the label distribution",
+                            description="Print the partition's statistics (clients, sizes, label entropy) and write "
+                                        "data.json and plots/label_distribution.png.")
+    d.add_argument("args", nargs="*", metavar="ARG", help=config_help)
+    d.add_argument("--out", help="folder for the outputs (default: <output_dir>/data-<dataset>)")
+    d.set_defaults(func=cmd_data_describe)
+    d = data_sub.add_parser("save", help="save the partitioned dataset to one .pt/.npz file",
+                            description="Build the config's dataset and save it (with a JSON header and hash), "
+                                        "to reuse with data.name=file data.path=PATH.")
+    d.add_argument("path", help="output file, .pt or .npz")
+    d.add_argument("args", nargs="*", metavar="ARG", help=config_help)
+    d.set_defaults(func=cmd_data_save)
     return parser
 
 

@@ -47,20 +47,83 @@ class IntRange(Section):
         return self
 
 
-class DataConfig(Section):
-    """Which federated dataset and how clients' data is drawn."""
+MODELS = ("reference", "logistic", "mlp", "cnn")
 
-    name: Literal["reference"] = "reference"
+
+class PartitionConfig(Section):
+    """How a dataset's samples are split among clients (fedhive/data/partition.py)."""
+
+    name: Literal["iid", "dirichlet", "dirichlet_classes", "shards", "quantity_skew", "natural"] = "iid"
+    alpha: float = Field(0.5, gt=0, description="dirichlet, dirichlet_classes: Dirichlet concentration")
+    min_size: int = Field(10, ge=1, description="dirichlet_classes, quantity_skew: fewest samples a client holds")
+    shards_per_client: int = Field(2, ge=1, description="shards: label-sorted shards per client")
+    sizes: Literal["lognormal", "power_law"] = Field("lognormal", description="quantity_skew: the size law")
+    sigma: float = Field(1.0, gt=0, description="quantity_skew lognormal: std of log sizes")
+    exponent: float = Field(1.5, gt=0, description="quantity_skew power_law: Pareto tail index")
+
+
+class SyntheticConfig(Section):
+    """LEAF/FedProx synthetic(alpha, beta): per-device models and feature means (Li et al. 2020)."""
+
+    alpha: float = Field(1.0, ge=0, description="spread of the devices' models")
+    beta: float = Field(1.0, ge=0, description="spread of the devices' feature means")
+    iid: bool = Field(False, description="one shared model and feature distribution (synthetic_iid)")
+    features: int = Field(60, ge=1)
+    classes: int = Field(10, ge=2)
+
+
+class DataConfig(Section):
+    """Which federated dataset, how it is split among clients and how clients' data is drawn."""
+
+    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file"] = "reference"
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))
     test_size: int = Field(1000, ge=1, description="points in the test set")
+    root: str | None = Field(None, description="folder holding the dataset's files (required for idx)")
+    path: str | None = Field(None, description="name=file: a saved .pt/.npz FederatedDataset, an .npz or a .csv")
+    label_column: str = Field("label", description="csv: the label column")
+    client_column: str | None = Field(None, description="csv/npz: the column naming each sample's client")
+    client_test_fraction: float = Field(
+        0.2, ge=0, lt=1, description="share of each client's samples held out as its own test split"
+    )
+    partition: PartitionConfig = Field(default_factory=PartitionConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> "DataConfig":
+        if self.name == "idx" and not self.root:
+            raise ValueError("root is required when name is 'idx' (a folder of MNIST-format files)")
+        if self.name == "file" and not self.path:
+            raise ValueError("path is required when name is 'file'")
+        return self
 
 
 class ModelConfig(Section):
-    """The model, by registry name."""
+    """The model: a registry name with its parameters, or any `module.path:Class`."""
 
-    name: Literal["reference"] = "reference"
+    name: str = Field("reference", description="reference, logistic, mlp, cnn or module.path:Class")
+    hidden: list[int] = Field(default_factory=lambda: [200, 200], description="mlp: hidden layer widths")
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description="cnn: channels of its conv layers")
+    dense: int = Field(512, ge=1, description="cnn: width of its dense layer")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="module.path:Class: constructor arguments")
+    loss: Literal["auto", "bce", "cross_entropy"] = Field(
+        "auto", description="auto: bce for the reference model, cross_entropy otherwise"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in MODELS and not re.fullmatch(r"[\w.]+:\w+", name):
+            raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)} or module.path:Class")
+        return name
+
+    @field_validator("hidden", "channels")
+    @classmethod
+    def _widths(cls, widths: list[int]) -> list[int]:
+        if any(w < 1 for w in widths):
+            raise ValueError(f"widths must be positive (got {widths})")
+        return widths
 
 
 class CohortConfig(Section):
@@ -186,6 +249,14 @@ class FaultsConfig(Section):
     max_empty_rounds: int = Field(5, ge=1, description="consecutive skipped rounds before the run stops")
 
 
+class EvalConfig(Section):
+    """Evaluation beyond the global test set, on each client's own test split."""
+
+    per_client: bool = Field(True, description="mean, 10th percentile and worst client accuracy")
+    finetune_steps: int = Field(0, ge=0, description="personalized evaluation: local SGD steps first (0 = off)")
+    finetune_lr: float = Field(0.1, gt=0, description="personalized evaluation: local step size")
+
+
 class Config(Section):
     """A whole experiment. Every field has a default: `Config()` is the reference run."""
 
@@ -205,6 +276,7 @@ class Config(Section):
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
     algorithm: Literal[tuple(PRESETS)] | None = Field(None, description="a preset filling client and server")
     attack: AttackConfig | None = None
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
     def _cohort_fits(self) -> "Config":

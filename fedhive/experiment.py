@@ -14,9 +14,12 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from fedhive.algorithms import build_algorithm
 from fedhive.checkpoint import Checkpointer, config_hash
 from fedhive.config import Config
-from fedhive.data.synthetic import build_dataset
+from fedhive.data.build import build_dataset
+from fedhive.data.describe import describe_into
+from fedhive.data.federated import ClientData
 from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
+from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
@@ -26,14 +29,18 @@ from fedhive.stopping import GracefulStop
 
 
 class Experiment:
-    """One federated experiment: `Experiment(config).run()` returns the metrics history."""
+    """One federated experiment: `Experiment(config).run()` returns the metrics history.
+    `dataset` (e.g. from `fedhive.data.from_arrays`) replaces the one `config.data` names."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, dataset: ClientData | None = None):
         self.config = config
         self.device = torch.device(config.device)
         check_device(self.device)
-        self.dataset = build_dataset(config.data, config.seed)
-        self.model = build_model(config.model, self.dataset.num_features, config.seed)
+        self.dataset = dataset if dataset is not None else build_dataset(config.data, config.seed)
+        if config.cohort.max > self.dataset.num_clients:
+            raise UserError(f"cohort.max ({config.cohort.max}) is larger than the dataset's "
+                            f"{self.dataset.num_clients} clients")
+        self.model = build_model(config.model, self.dataset.input_shape, config.seed, self.dataset.num_classes)
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
         self.engine = build_engine(config.engine, self.device)
@@ -42,6 +49,7 @@ class Experiment:
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
+        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
         self.history: list[dict[str, Any]] = []
@@ -87,7 +95,7 @@ class Experiment:
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
         loss, acc = self.model.evaluate(self.params, x.to(self.device), y.to(self.device))
-        return {"test_loss": loss, "test_accuracy": acc}
+        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round)}
 
     def _eval_due(self) -> bool:
         return self.round % self.config.eval_every == 0 or self.round == self.config.rounds
@@ -100,7 +108,9 @@ class Experiment:
         leader = is_leader(self.engine)  # other ranks of a distributed run stay silent
         save, quiet, follow = save and leader, quiet or not leader, save and not leader
         if save:
-            self.run_dir = self.run_dir or new_run_dir(self.config)
+            if self.run_dir is None:
+                self.run_dir = new_run_dir(self.config)
+                describe_into(self.dataset, self.run_dir)
             recorder = Recorder(self.run_dir, self.config, rows=self.history)
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.config.checkpoint)
         elif follow:  # gathering client state for rank 0's checkpoint needs every rank

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
 import torch
 
 _MASK64 = (1 << 64) - 1
@@ -33,3 +34,9 @@ def key(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "")
 def generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "") -> torch.Generator:
     """A fresh CPU generator seeded from the key of (seed, round, client, purpose)."""
     return torch.Generator().manual_seed(key(seed, round, client, purpose))
+
+
+def numpy_generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "") -> np.random.Generator:
+    """A numpy generator from the same key, for draws torch offers no generator for
+    (Dirichlet, log-normal, Pareto)."""
+    return np.random.default_rng(key(seed, round, client, purpose))

@@ -8,6 +8,8 @@ from torch.func import functional_call
 
 from fedhive.models.losses import Loss
 
+EVAL_CHUNK = 2048  # test rows per forward pass
+
 
 class FunctionalModel:
     """Wraps a module so that `apply(flat_params, x)` runs it with parameters taken from a
@@ -45,5 +47,19 @@ class FunctionalModel:
     @torch.no_grad()
     def evaluate(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """(mean loss, accuracy) on a test set."""
-        out = self.apply(flat, x)
-        return self.loss.per_sample(out, y).mean().item(), self.loss.correct(out, y).mean().item()
+        loss, correct = self.per_sample_eval(flat, x, y)
+        return loss.mean().item(), correct.mean().item()
+
+    @torch.no_grad()
+    def per_sample_eval(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                        chunk: int = EVAL_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample (loss, correct) `[N]` each, in chunks of rows so that a large test
+        set through a CNN does not hold all its activations at once."""
+        losses, hits = [], []
+        for xs, ys in zip(torch.split(x, chunk), torch.split(y, chunk)):
+            out = self.apply(flat, xs)
+            losses.append(self.loss.per_sample(out, ys))
+            hits.append(self.loss.correct(out, ys))
+        if not losses:
+            return x.new_zeros(0), x.new_zeros(0)
+        return torch.cat(losses), torch.cat(hits)

@@ -16,7 +16,7 @@ class Loss(NamedTuple):
 
 
 def _bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy(p, y, reduction="none")
+    return F.binary_cross_entropy(p, y.to(p.dtype), reduction="none")
 
 
 def _binary_correct(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,22 @@
+"""Build the dataset a config names: generated, real (partitioned) or loaded from a file."""
+
+from __future__ import annotations
+
+from fedhive.config import DataConfig
+from fedhive.data.arrays import federate
+from fedhive.data.datasets import SOURCES
+from fedhive.data.federated import ClientData
+from fedhive.data.synthetic import ReferenceTask
+
+
+def build_dataset(config: DataConfig, seed: int) -> ClientData:
+    """The dataset named in the config, split among clients as `config.partition` says."""
+    if config.name == "reference":
+        return ReferenceTask(config, seed)
+    if config.name == "file":
+        from fedhive.data import store
+
+        if store.is_saved_dataset(config.path):
+            return store.load(config.path, config.batch_size, seed)
+    arrays = SOURCES[config.name].load(config, seed)
+    return federate(arrays, config.partition, config.clients, seed, config.client_test_fraction, config.batch_size)

@@ -1,0 +1,145 @@
+"""FederatedDataset: a fixed dataset split among clients, stored as packed tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+import torch
+
+from fedhive import rng
+from fedhive.data.batches import Batches
+
+
+class ClientData(Protocol):
+    """What engines and the round loop need from any federated dataset, packed or generated."""
+
+    num_clients: int
+    input_shape: tuple[int, ...]
+    num_features: int
+    num_classes: int
+
+    def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
+        """The cohort's training data for this round, padded: x `[K, S, B, ...]` + mask."""
+
+    def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global test set used in this round: x `[N, ...]`, y `[N]`."""
+
+    def client_test_split(self) -> "Packed | None":
+        """Every client's own test samples, or None when clients have none."""
+
+    def label_counts(self) -> torch.Tensor | None:
+        """`[C, num_classes]` training labels per client, or None when data is drawn fresh."""
+
+
+class Packed(NamedTuple):
+    """Samples grouped by client: client i owns rows `offsets[i]:offsets[i + 1]` of x and y."""
+
+    x: torch.Tensor  # [N, ...]
+    y: torch.Tensor  # [N]
+    offsets: torch.Tensor  # [C + 1] int64
+
+    @property
+    def sizes(self) -> torch.Tensor:
+        return self.offsets.diff()
+
+    def owners(self) -> torch.Tensor:
+        """The client of every row: `[N]`."""
+        return torch.repeat_interleave(torch.arange(len(self.offsets) - 1), self.sizes)
+
+    def label_counts(self, num_classes: int) -> torch.Tensor:
+        """`[C, num_classes]` samples of each label held by each client."""
+        c = len(self.offsets) - 1
+        flat = self.owners() * num_classes + self.y.long()
+        return torch.bincount(flat, minlength=c * num_classes).view(c, num_classes)
+
+
+class FederatedDataset:
+    """A dataset split among clients: one tensor per field plus per-client offsets.
+
+    Client i trains on `train` rows `offsets[i]:offsets[i + 1]`; in round r its rows are
+    shuffled by the key (seed, r, i, "shuffle") and cut into ceil(n_i / batch_size)
+    batches. Gathering a cohort is one index operation on the packed tensors.
+
+    Args:
+        train: the clients' training samples.
+        num_classes: number of labels.
+        client_test: each client's own test samples (same client order), or None.
+        test: the global test set `(x, y)`; when None, the union of the clients' test splits.
+        batch_size: B, samples per local step.
+        seed: the run seed keying the per-round shuffles.
+        name: a label for reports; `info` holds how the data was built (partition config...).
+    """
+
+    def __init__(self, train: Packed, num_classes: int, client_test: Packed | None = None,
+                 test: tuple[torch.Tensor, torch.Tensor] | None = None, batch_size: int = 32, seed: int = 0,
+                 name: str = "dataset", info: dict[str, Any] | None = None):
+        if test is None and client_test is None:
+            raise ValueError("a FederatedDataset needs a global test set or per-client test splits")
+        self.train, self.client_test, self.num_classes = train, client_test, num_classes
+        self.separate_test = test is not None
+        self._test = test if test is not None else (client_test.x, client_test.y)
+        self.batch_size, self.seed, self.name, self.info = batch_size, seed, name, dict(info or {})
+        self.num_clients = len(train.offsets) - 1
+        self.input_shape = tuple(train.x.shape[1:])
+        self.num_features = int(torch.Size(self.input_shape).numel())
+
+    @property
+    def client_sizes(self) -> torch.Tensor:
+        """Training samples per client, `[C]`: weights for samplers and weighted aggregation."""
+        return self.train.sizes
+
+    @property
+    def client_weights(self) -> torch.Tensor:
+        """Each client's share of all training samples, `[C]`, summing to 1."""
+        sizes = self.client_sizes.double()
+        return sizes / sizes.sum()
+
+    def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
+        """The cohort's shuffled batches: x `[K, S, B, ...]`, S the longest client's steps."""
+        ids = torch.as_tensor([int(c) for c in client_ids], dtype=torch.long)
+        starts, sizes = self.train.offsets[ids], self.train.sizes[ids]
+        b = self.batch_size
+        steps = int(((sizes + b - 1) // b).max()) if len(ids) else 0
+        rows = torch.full((len(ids), steps * b), -1, dtype=torch.long)
+        # One keyed permutation per client (O(K) Python calls); samples move as tensors.
+        for i, (c, start, n) in enumerate(zip(ids.tolist(), starts.tolist(), sizes.tolist())):
+            rows[i, :n] = start + torch.randperm(n, generator=rng.generator(self.seed, round, c, "shuffle"))
+        return gather(self.train, rows.view(len(ids), steps, b))
+
+    def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global test set (fixed: the same every round)."""
+        return self._test
+
+    def client_test_split(self) -> Packed | None:
+        return self.client_test
+
+    def label_counts(self) -> torch.Tensor:
+        """`[C, num_classes]` training samples of each label per client."""
+        return self.train.label_counts(self.num_classes)
+
+    def __repr__(self) -> str:
+        n_test = 0 if self.client_test is None else len(self.client_test.y)
+        return (f"FederatedDataset({self.name!r}, clients={self.num_clients}, train={len(self.train.y)}, "
+                f"client_test={n_test}, test={len(self._test[1])}, input_shape={self.input_shape}, "
+                f"classes={self.num_classes})")
+
+
+def gather(packed: Packed, rows: torch.Tensor) -> Batches:
+    """Batches from row indices `[K, S, B]` into `packed` (-1 marks padding, which is zero)."""
+    valid = rows >= 0
+    safe = rows.clamp_min(0)
+    x = packed.x[safe]
+    x = torch.where(valid.view(*valid.shape, *([1] * (x.dim() - valid.dim()))), x, torch.zeros((), dtype=x.dtype))
+    y = torch.where(valid, packed.y[safe], torch.zeros((), dtype=packed.y.dtype))
+    return Batches(x, y, valid.to(x.dtype if x.is_floating_point() else torch.float32))
+
+
+def pad_clients(packed: Packed, client_ids: Sequence[int] | torch.Tensor) -> Batches:
+    """The clients' samples in stored order, padded to the largest: x `[K, 1, M, ...]`."""
+    ids = torch.as_tensor(client_ids, dtype=torch.long)
+    sizes = packed.sizes[ids]
+    m = int(sizes.max()) if len(ids) else 0
+    col = torch.arange(m)
+    rows = torch.where(col < sizes[:, None], packed.offsets[ids][:, None] + col, -1)
+    return gather(packed, rows.unsqueeze(1))

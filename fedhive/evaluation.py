@@ -1,0 +1,91 @@
+"""Per-client evaluation on clients' own test splits: mean, 10th percentile and worst
+client accuracy, optionally after k local fine-tuning steps (personalized evaluation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.func import grad, vmap
+
+from fedhive.config import EvalConfig
+from fedhive.data.batches import Batches
+from fedhive.data.federated import Packed, pad_clients
+from fedhive.models.functional import FunctionalModel
+
+CLIENT_CHUNK = 64  # clients fine-tuned at once under vmap
+
+
+def client_accuracies(model: FunctionalModel, params: torch.Tensor, split: Packed) -> torch.Tensor:
+    """Each client's accuracy on its own test samples, `[C]` (NaN where it has none):
+    one pass over all test rows, then a per-client sum by owner id."""
+    _, correct = model.per_sample_eval(params, split.x.to(params.device), split.y.to(params.device))
+    owners = split.owners().to(params.device)
+    hits = torch.zeros(len(split.offsets) - 1, device=params.device).index_add_(0, owners, correct.float())
+    return hits / split.sizes.to(params.device)
+
+
+def summarize(acc: torch.Tensor, prefix: str) -> dict[str, float]:
+    """Mean, 10th percentile and minimum over clients that have test samples."""
+    acc = acc[~acc.isnan()].double()
+    if len(acc) == 0:
+        return {}
+    return {f"{prefix}_mean": acc.mean().item(), f"{prefix}_p10": torch.quantile(acc, 0.1).item(),
+            f"{prefix}_min": acc.min().item()}
+
+
+def cycle_steps(batches: Batches, steps: int) -> Batches:
+    """Each client's first `steps` batches, wrapping around its own real batches, so a
+    client with fewer batches than `steps` repeats them: `[K, steps, B, ...]`."""
+    own = batches.mask.amax(-1).sum(-1).long().clamp_min(1)  # [K] real steps
+    idx = torch.arange(steps)[None, :] % own[:, None]  # [K, steps]
+    rows = torch.arange(len(own))[:, None]
+    return Batches(batches.x[rows, idx], batches.y[rows, idx], batches.mask[rows, idx])
+
+
+def finetune_fn(model: FunctionalModel, steps: int, lr: float):
+    """One client: `steps` SGD steps from `params`, then (hits, count) on its test data."""
+    step_grad = grad(lambda p, x, y, m: model.masked_loss(p, x[None], y[None], m[None]).sum())
+
+    def run(params: torch.Tensor, train: Batches, test: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+        for s in range(steps):
+            params = params - lr * step_grad(params, train.x[s], train.y[s], train.mask[s])
+        out = model.apply(params, test.x[0])
+        return (model.loss.correct(out, test.y[0]) * test.mask[0]).sum(), test.mask[0].sum()
+
+    return run
+
+
+def personalized_accuracies(model: FunctionalModel, params: torch.Tensor, dataset: Any, round: int,
+                            steps: int, lr: float) -> torch.Tensor:
+    """Each client's test accuracy after `steps` local SGD steps on its round-`round`
+    training batches, `[C]`; clients run CLIENT_CHUNK at a time under vmap."""
+    split: Packed = dataset.client_test_split()
+    run = vmap(finetune_fn(model, steps, lr), in_dims=(None, 0, 0))
+    out = []
+    for ids in torch.arange(dataset.num_clients).split(CLIENT_CHUNK):
+        train = cycle_steps(dataset.cohort_batches(round, ids.tolist()), steps).to(params.device)
+        hits, count = run(params, train, pad_clients(split, ids).to(params.device))
+        out.append(torch.where(count > 0, hits / count.clamp_min(1), torch.nan))
+    return torch.cat(out)
+
+
+class ClientEvaluator:
+    """The per-client metric columns of an evaluation round (none when the dataset's
+    clients hold no test split, as in the reference task)."""
+
+    def __init__(self, config: EvalConfig, model: FunctionalModel, dataset: Any):
+        self.config, self.model, self.dataset = config, model, dataset
+        self.split = dataset.client_test_split()
+
+    def __call__(self, params: torch.Tensor, round: int) -> dict[str, float]:
+        if self.split is None:
+            return {}
+        row: dict[str, float] = {}
+        if self.config.per_client:
+            row.update(summarize(client_accuracies(self.model, params, self.split), "client_accuracy"))
+        if self.config.finetune_steps:
+            acc = personalized_accuracies(self.model, params, self.dataset, round, self.config.finetune_steps,
+                                          self.config.finetune_lr)
+            row.update(summarize(acc, "personalized_accuracy"))
+        return row
