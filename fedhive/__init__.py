@@ -56,6 +56,17 @@ _LAZY = {
     "from_csv": "fedhive.data.user",
     "from_torch": "fedhive.data.user",
     "build_dataset": "fedhive.data.build",
+    "clip_per_client": "fedhive.privacy.gaussian",
+    "fixed_denominator_sum": "fedhive.privacy.gaussian",
+    "gaussian_noise": "fedhive.privacy.gaussian",
+    "adaptive_clip_sum": "fedhive.privacy.adaptive",
+    "local_dp": "fedhive.privacy.local",
+    "epsilon": "fedhive.privacy.accounting",
+    "calibrate_noise": "fedhive.privacy.accounting",
+    "secagg_numerics": "fedhive.privacy.secagg",
+    "secure_sum": "fedhive.privacy.secagg_protocol",
+    "build_codec": "fedhive.compression",
+    "compress": "fedhive.compression",
 }
 
 if TYPE_CHECKING:
@@ -64,6 +75,7 @@ if TYPE_CHECKING:
     from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
                                        local_trainer, proximal_update, scaffold_update)
     from fedhive.compare import compare
+    from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
     from fedhive.data.build import build_dataset
@@ -76,6 +88,12 @@ if TYPE_CHECKING:
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
     from fedhive.plots import plot_run
+    from fedhive.privacy.accounting import calibrate_noise, epsilon
+    from fedhive.privacy.adaptive import adaptive_clip_sum
+    from fedhive.privacy.gaussian import clip_per_client, fixed_denominator_sum, gaussian_noise
+    from fedhive.privacy.local import local_dp
+    from fedhive.privacy.secagg import secagg_numerics
+    from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
     from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean

@@ -17,8 +17,10 @@ import torch
 from fedhive.attacks import RoundInputs, attack_inputs, attacked_update
 from fedhive.client.state import ClientState, no_state
 from fedhive.client.update import ClientUpdate, build_client_update, scaffold_init
+from fedhive.compression import apply_compression
 from fedhive.config import Config, ServerConfig
 from fedhive.models.functional import FunctionalModel
+from fedhive.privacy.configure import apply_privacy
 from fedhive.server import aggregate, companions, optim, robust
 from fedhive.server.chain import Transform, chain
 
@@ -95,10 +97,11 @@ def _with_attack(base: Algorithm, config: Config, num_classes: int) -> Algorithm
 
 
 def build_algorithm(config: Config, model: FunctionalModel, num_classes: int = 2) -> Algorithm:
-    """The configured client update and server chain, with their halves and any attack."""
+    """The configured client update and server chain, with their halves, any attack, and
+    the configured privacy mechanism and compression around them."""
     algorithm = Algorithm(build_client_update(config.client, model), server_chain(config))
     if config.client.name in _SERVER_HALVES:
         algorithm = _SERVER_HALVES[config.client.name](algorithm, config)
     if config.attack is not None:
         algorithm = _with_attack(algorithm, config, num_classes)
-    return algorithm
+    return apply_compression(config, apply_privacy(config, algorithm))

@@ -127,15 +127,20 @@ class ModelConfig(Section):
 
 
 class CohortConfig(Section):
-    """How many clients each round samples (uniformly, without replacement)."""
+    """How many clients each round samples: `uniform` draws K ~ randint(min, max) distinct
+    clients; `poisson` includes each client independently with probability `rate`."""
 
     min: int = Field(20, ge=1)
     max: int = Field(29, ge=1)
+    sampler: Literal["uniform", "poisson"] = "uniform"
+    rate: float | None = Field(None, gt=0, le=1, description="inclusion probability q (poisson)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "CohortConfig":
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        if (self.sampler == "poisson") != (self.rate is not None):
+            raise ValueError("rate is required by sampler=poisson and only used by it")
         return self
 
 
@@ -257,6 +262,68 @@ class EvalConfig(Section):
     finetune_lr: float = Field(0.1, gt=0, description="personalized evaluation: local step size")
 
 
+class AdaptiveClipConfig(Section):
+    """Adaptive clipping (Andrew et al. 2021): the clip norm C tracks the `target_quantile`
+    (gamma) of update norms, C <- C * exp(-lr * (b~ - gamma)), b~ the noisy fraction of
+    unclipped updates; `count_noise` is sigma_b (default: expected cohort size / 20)."""
+
+    enabled: bool = False
+    target_quantile: float = Field(0.5, gt=0, lt=1)
+    lr: float = Field(0.2, gt=0)
+    count_noise: float | None = Field(None, gt=0)
+
+
+class SecAggConfig(Section):
+    """Secure-aggregation numerics: each coordinate clipped to [-range, range], quantized to
+    `quant_bits`-bit integers, summed modulo 2^`bits`."""
+
+    enabled: bool = False
+    range: float = Field(1.0, gt=0)
+    quant_bits: int = Field(16, ge=1, le=32)
+    bits: int = Field(32, ge=2, le=62)
+
+
+class PrivacyConfig(Section):
+    """Differential privacy: `central` (clip per client, noise on the sum, user-level DP) or
+    `local` (each client clips and adds noise before upload); plus secure aggregation."""
+
+    mechanism: Literal["none", "central", "local"] = "none"
+    clip: float = Field(1.0, gt=0, description="L2 clip norm S (initial C when adaptive)")
+    noise_multiplier: float = Field(1.0, ge=0, description="z: noise std is z * S")
+    target_epsilon: float | None = Field(None, gt=0, description="calibrate z to reach it")
+    delta: float = Field(1e-5, gt=0, lt=1)
+    accountant: Literal["pld", "rdp"] = "pld"
+    adaptive_clip: AdaptiveClipConfig = Field(default_factory=AdaptiveClipConfig)
+    secagg: SecAggConfig = Field(default_factory=SecAggConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PrivacyConfig":
+        if self.adaptive_clip.enabled and self.mechanism != "central":
+            raise ValueError("adaptive_clip needs mechanism=central")
+        if self.adaptive_clip.enabled and self.secagg.enabled:
+            raise ValueError("adaptive_clip and secagg together are not supported")
+        if self.target_epsilon is not None and self.mechanism == "none":
+            raise ValueError("target_epsilon needs mechanism=central or local")
+        return self
+
+
+class CompressionConfig(Section):
+    """Upload compression: `qsgd` (stochastic quantization to `levels` levels), `topk` /
+    `randk` (keep `fraction` of the coordinates), `fp16`/`bf16`/`fp8` casting; optional
+    error feedback (the residual stays with the client)."""
+
+    name: Literal["none", "qsgd", "topk", "randk", "fp16", "bf16", "fp8"] = "none"
+    levels: int = Field(16, ge=1, description="QSGD levels s")
+    fraction: float = Field(0.01, gt=0, le=1, description="kept fraction (topk, randk)")
+    error_feedback: bool = False
+
+    @model_validator(mode="after")
+    def _feedback_needs_codec(self) -> "CompressionConfig":
+        if self.error_feedback and self.name == "none":
+            raise ValueError("error_feedback needs a compression name")
+        return self
+
+
 class Config(Section):
     """A whole experiment. Every field has a default: `Config()` is the reference run."""
 
@@ -277,6 +344,8 @@ class Config(Section):
     algorithm: Literal[tuple(PRESETS)] | None = Field(None, description="a preset filling client and server")
     attack: AttackConfig | None = None
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)
 
     @model_validator(mode="after")
     def _cohort_fits(self) -> "Config":

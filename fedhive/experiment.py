@@ -23,7 +23,7 @@ from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
-from fedhive.sampling import UniformCohort
+from fedhive.sampling import build_sampler
 from fedhive.server.chain import ReducedUpdates, RoundContext
 from fedhive.stopping import GracefulStop
 
@@ -45,7 +45,7 @@ class Experiment:
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
         self.engine = build_engine(config.engine, self.device)
         self.model.module.to(self.device)
-        self.sampler = UniformCohort(config.cohort, self.dataset.num_clients, config.seed)
+        self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
@@ -208,6 +208,9 @@ class Experiment:
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
             "loop_s": loop_s,
+            "epsilon": self.history[-1].get("epsilon") if self.history else None,
+            "bytes_up_total": sum(r.get("bytes_up", 0) for r in self.history),
+            "bytes_down_total": sum(r.get("bytes_down", 0) for r in self.history),
         }
 
 

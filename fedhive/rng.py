@@ -40,3 +40,52 @@ def numpy_generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpos
     """A numpy generator from the same key, for draws torch offers no generator for
     (Dirichlet, log-normal, Pareto)."""
     return np.random.default_rng(key(seed, round, client, purpose))
+
+
+def client_key(round: int, client: int) -> int:
+    """The key an engine hands to a client update for (round, client). Client-side draws
+    (compression, local DP noise) mix it with the run seed: `generator(seed, client_key, ...)`."""
+    return key(0, round, client, "client")
+
+
+def _signed(x: int) -> int:
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+_GOLDEN, _MIX1, _MIX2 = (_signed(c) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
+def _shift_right(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 tensors (`>>` is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def _splitmix64_tensor(x: torch.Tensor) -> torch.Tensor:
+    """`_splitmix64` on int64 tensors; int64 products wrap modulo 2^64 like the uint64 ones."""
+    x = x + _GOLDEN
+    x = (x ^ _shift_right(x, 30)) * _MIX1
+    x = (x ^ _shift_right(x, 27)) * _MIX2
+    return x ^ _shift_right(x, 31)
+
+
+def keyed_uniform(key: torch.Tensor, n: int) -> torch.Tensor:
+    """n draws from U[0, 1) (float64) that are a pure function of an int64 `key` tensor.
+
+    Built from tensor arithmetic alone (a counter-based generator), so a client update may
+    draw inside `vmap` with a batched key and get exactly what one client alone would get."""
+    counters = torch.arange(n, dtype=torch.int64, device=key.device)
+    bits = _splitmix64_tensor(_splitmix64_tensor(key) + counters)
+    return _shift_right(bits, 11).double() * 2.0**-53
+
+
+def keyed_normal(key: torch.Tensor, n: int) -> torch.Tensor:
+    """n draws from N(0, 1) (float64) from an int64 `key` tensor (Box-Muller; vmap-safe)."""
+    u1 = keyed_uniform(key, n)
+    u2 = keyed_uniform(_splitmix64_tensor(key ^ 0x5BD1E995), n)
+    return torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2 * torch.pi * u2)
+
+
+def salted(client: torch.Tensor, seed: int, purpose: str) -> torch.Tensor:
+    """An engine's client key tensor mixed with the run seed and a purpose, for
+    keyed_uniform / keyed_normal."""
+    return client ^ key(seed, GLOBAL, GLOBAL, purpose)

@@ -8,6 +8,7 @@ import contextlib
 import pytest
 import torch
 
+from fedhive import rng
 from fedhive.checkpoint import list_checkpoints
 from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientResult
@@ -21,6 +22,11 @@ SMALL = ["data.clients=50", "data.batch_size=50", "data.batches.min=2", "data.ba
          "cohort.min=3", "cohort.max=5", "data.test_size=100"]
 
 
+def client_of(exp: Experiment, key: torch.Tensor) -> int:
+    """The client whose engine key (`rng.client_key(round, client)`) is `key` this round."""
+    return next(c for c in range(exp.dataset.num_clients) if rng.client_key(exp.round, c) == int(key))
+
+
 def experiment(*overrides: str, fault=None, bad=lambda cid: False) -> Experiment:
     """A small experiment whose client update misbehaves (`fault`) for clients where `bad(cid)`."""
     exp = Experiment(load_config(None, [*SMALL, *overrides]))
@@ -29,7 +35,7 @@ def experiment(*overrides: str, fault=None, bad=lambda cid: False) -> Experiment
 
         def update(params, data, state, key):
             result = inner(params, data, state, key)
-            return fault(result) if bad(int(key)) else result
+            return fault(result) if bad(client_of(exp, key)) else result
 
         exp.algorithm = exp.algorithm._replace(client_update=update)
     return exp
@@ -130,7 +136,7 @@ def test_a_dropped_client_keeps_its_state(fault):
 
     def counting(params, data, state, key):
         result = ClientResult(torch.zeros_like(params), data.mask.sum(), {"n": state["n"] + 1}, {"loss": torch.tensor(0.5)})
-        return fault(result) if int(key) % 2 else result
+        return fault(result) if client_of(exp, key) % 2 else result
 
     exp.algorithm = exp.algorithm._replace(client_update=counting)
     exp.client_states = ClientStateStore(lambda p: {"n": torch.zeros(())}, exp.params)

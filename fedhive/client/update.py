@@ -5,6 +5,9 @@ A client update maps `(global_params [P], batches, state, key) -> ClientResult`.
 it, so FedSGD returns the summed batch gradients and FedAvg returns `params - local`.
 Nothing here loops over samples, branches on tensor values or knows which engine calls
 it, so `vmap` over a cohort gives each client exactly its own result.
+Engines pass `key = rng.client_key(round, client)` (an int64 tensor); an update that
+draws randomness uses `rng.keyed_uniform` / `rng.keyed_normal` on it, which are tensor
+ops and so give the same draws under `vmap`.
 
 An update may carry a `cohort_sum` attribute: `(params, cohort_batches, coef) ->
 (total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole padded cohort

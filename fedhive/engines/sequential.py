@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
+from fedhive import rng
 from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.engines.base import ClientError, CohortResult, warn_failures
@@ -36,7 +37,7 @@ class SequentialEngine:
             data = dataset.cohort_batches(round, [cid]).to(params.device)
             data = type(data)(*(t[0] for t in data))
             state = {k: v[i] for k, v in (states or {}).items()}
-            key = torch.tensor(int(cid))
+            key = torch.tensor(rng.client_key(round, int(cid)))
             try:
                 results.append(update(params, data, state, key))
             except Exception as e:

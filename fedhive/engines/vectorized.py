@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch.func import vmap
 
+from fedhive import rng
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches
@@ -56,7 +57,7 @@ class VectorizedEngine:
             index = torch.tensor(positions, dtype=torch.int64, device=params.device)
             chunk_states = {k: v[index] for k, v in states.items()}
             try:
-                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, linear))
+                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, round, linear))
             except Exception as e:
                 if self.config.fail_fast:
                     raise ClientError(
@@ -80,7 +81,7 @@ class VectorizedEngine:
     def load_state_dict(self, state: dict[str, float]) -> None:
         self._bytes_per_client = float(state["bytes_per_client"])
 
-    def _run_chunk(self, update, params, data: Batches, states, chunk, linear) -> CohortResult:
+    def _run_chunk(self, update, params, data: Batches, states, chunk, round, linear) -> CohortResult:
         fused = getattr(update, "cohort_sum", None)
         if linear is not None and fused is not None and self.config.fused:
             total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
@@ -88,7 +89,7 @@ class VectorizedEngine:
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states)
-        keys = torch.tensor(chunk, dtype=torch.int64, device=params.device)
+        keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
         out = self._call(update, "vmap")(params, data, states, keys)
         weights = out.weight.to(params.dtype)
         rows = linear.reduce(out.update, weights) if linear is not None else out.update

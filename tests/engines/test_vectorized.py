@@ -9,6 +9,7 @@ import tracemalloc
 import pytest
 import torch
 
+from fedhive import rng
 from fedhive.client.update import ClientResult, gradient_update
 from fedhive.config import EngineConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
@@ -88,12 +89,13 @@ def test_linear_aggregate_comes_back_reduced(fused):
     torch.testing.assert_close(got.metrics["loss"], rows.metrics["loss"], rtol=1e-5, atol=1e-7)
 
 
-def _nan_for_client(bad: int, update):
-    """`update`, except that client `bad` sends NaNs (it has no fused path of its own)."""
+def _nan_for_client(bad: int, update, round: int = 0):
+    """`update`, except that client `bad` sends NaNs in `round` (it has no fused path of its own)."""
 
     def broken(params, data, state, key):
         r = update(params, data, state, key)
-        return ClientResult(torch.where(key == bad, torch.nan, r.update), r.weight, r.state, r.metrics)
+        return ClientResult(torch.where(key == rng.client_key(round, bad), torch.nan, r.update), r.weight, r.state,
+                            r.metrics)
 
     return broken
 
