@@ -34,7 +34,8 @@ CASES = {
     "median": {"overrides": [*SMALL, "server.aggregate=median"]},
     "krum": {"overrides": [*SMALL, "cohort.min=6", "server.aggregate=krum"]},
     "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
-    "central_dp": {"overrides": [*SMALL, "privacy.mechanism=central", "privacy.noise_multiplier=0.5"]},
+    "central_dp": {"overrides": [*SMALL, "cohort.min=5", "cohort.max=5", "privacy.mechanism=central",
+                                 "privacy.noise_multiplier=0.5", "privacy.accountant=rdp"]},
 }
 TIMING = ("round_s", "wall_s")
 
