@@ -32,6 +32,7 @@ _LAZY = {
     "ReducedUpdates": "fedhive.server.chain",
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
+    "DistributedEngine": "fedhive.engines.distributed",
     "resume_experiment": "fedhive.resume",
     "momentum": "fedhive.server.optim",
     "yogi": "fedhive.server.optim",
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
     from fedhive.data.build import build_dataset
     from fedhive.data.federated import FederatedDataset
     from fedhive.data.user import from_csv, from_torch
+    from fedhive.engines.distributed import DistributedEngine
     from fedhive.engines.sequential import SequentialEngine
     from fedhive.engines.vectorized import VectorizedEngine
     from fedhive.experiment import Experiment

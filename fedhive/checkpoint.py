@@ -104,9 +104,12 @@ class Checkpointer:
         return round == last_round or (every > 0 and round % every == 0)
 
     def save(self, experiment: Any) -> None:
-        """Write the experiment's state unless this round is already saved."""
+        """Write the experiment's state unless this round is already saved. Without a
+        folder (a distributed run's other ranks) only take part in gathering the state."""
         if experiment.round != self.saved_round:
-            save_checkpoint(self.folder, experiment.round, experiment.state_dict(), self.config.keep)
+            state = experiment.state_dict()
+            if self.folder is not None:
+                save_checkpoint(self.folder, experiment.round, state, self.config.keep)
             self.saved_round = experiment.round
 
 

@@ -43,6 +43,10 @@ def _load(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
+    from fedhive.launch import should_spawn, spawn_workers
+
+    if should_spawn(config.engine):
+        return spawn_workers(config.engine.workers, ["run", *args.args, *(["-q"] if args.quiet else [])])
     from fedhive.experiment import Experiment
 
     return _run(Experiment(config), args.quiet)
@@ -56,6 +60,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _run(exp, quiet: bool) -> int:
     exp.run(quiet=quiet)
+    if exp.run_dir is None:  # a distributed run's other ranks: rank 0 reports
+        return 0
     if not quiet:
         print_summary(exp)
     else:

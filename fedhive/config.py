@@ -207,12 +207,38 @@ class AttackConfig(Section):
 class EngineConfig(Section):
     """Which engine runs the client updates, and how the vectorized one chunks the cohort."""
 
-    name: Literal["vectorized", "sequential"] = "vectorized"
+    name: Literal["vectorized", "sequential", "distributed"] = "vectorized"
     chunk_size: int | None = Field(None, ge=1, description="clients per vectorized call; default: from max_memory_mb")
     max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
     compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
     fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
+    # The distributed engine (a torch.distributed process group; see README "Distributed runs").
+    workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
+    local: Literal["vectorized", "sequential"] = Field("vectorized", description="engine each rank runs its slice with")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto: nccl on cuda, else gloo")
+    timeout_s: float = Field(300.0, gt=0, description="how long a rank waits for the others before failing")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workers_imply_distributed(cls, data: Any) -> Any:
+        """`workers: N` runs the named engine in N processes: the distributed engine, with
+        the named one (default vectorized) as each rank's local engine."""
+        if not isinstance(data, dict) or _int_or_none(data.get("workers")) in (None, 1):
+            return data
+        name = data.get("name", "distributed")
+        if name == "distributed":
+            return {**data, "name": name}
+        if "local" in data and data["local"] != name:
+            raise ValueError(f"workers > 1 runs engine {name!r} on each rank, but local is {data['local']!r}")
+        return {**data, "name": "distributed", "local": name}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class CheckpointConfig(Section):

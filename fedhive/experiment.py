@@ -14,12 +14,11 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from fedhive.algorithms import build_algorithm
 from fedhive.asynchronous import AsyncRunner
 from fedhive.checkpoint import Checkpointer, config_hash
-from fedhive.client.state import ClientStateStore
 from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
-from fedhive.engines.base import CohortResult, build_engine
+from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
@@ -45,13 +44,14 @@ class Experiment:
             raise UserError(f"cohort.max ({config.cohort.max}) is larger than the dataset's "
                             f"{self.dataset.num_clients} clients")
         self.model = build_model(config.model, self.dataset.input_shape, config.seed, self.dataset.num_classes)
-        self.model.module.to(self.device)
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
-        self.engine = build_engine(config.engine)
+        # The engine first: a distributed one picks this rank's GPU before anything moves there.
+        self.engine = build_engine(config.engine, self.device)
+        self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
         self.server_state = self.algorithm.server.init(self.params)
-        self.client_states = ClientStateStore(self.algorithm.client_init, self.params)
+        self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))
         self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
         self.round = 0
@@ -119,12 +119,16 @@ class Experiment:
         checkpoints. SIGINT/SIGTERM stop it after the round in progress: the folder is
         checkpointed and summarised, then RunStopped is raised."""
         recorder = checkpointer = None
+        leader = is_leader(self.engine)  # other ranks of a distributed run stay silent
+        save, quiet, follow = save and leader, quiet or not leader, save and not leader
         if save:
             if self.run_dir is None:
                 self.run_dir = new_run_dir(self.config)
                 describe_into(self.dataset, self.run_dir)
             recorder = Recorder(self.run_dir, self.config, rows=self.history)
             checkpointer = Checkpointer(self.run_dir / "checkpoints", self.config.checkpoint)
+        elif follow:  # gathering client state for rank 0's checkpoint needs every rank
+            checkpointer = Checkpointer(None, self.config.checkpoint)
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
         t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
         with GracefulStop() as stop:
@@ -141,12 +145,12 @@ class Experiment:
                     self._check_empty_rounds()
             finally:
                 progress.close()
+                # Also on an error or a second Ctrl-C: unless a round broke off after
+                # changing the state (no row for it), the state is that of the last
+                # completed round, so the folder stays resumable.
+                if checkpointer and len(self.history) == self.round:
+                    checkpointer.save(self)
                 if recorder:
-                    # Also on an error or a second Ctrl-C: unless a round broke off after
-                    # changing the state (no row for it), the state is that of the last
-                    # completed round, so the folder stays resumable.
-                    if len(self.history) == self.round:
-                        checkpointer.save(self)
                     self._close_folder(recorder, time.perf_counter() - t0)
         if stop.signum is not None and self.round < self.config.rounds:
             raise RunStopped(stop.signum, self.round, self.run_dir)

@@ -1,7 +1,7 @@
 """Engines decide where and how many client updates run at once; algorithms never know."""
 
-from fedhive.engines.base import ClientError, CohortResult, build_engine
+from fedhive.engines.base import ClientError, CohortResult, build_engine, is_leader
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
 
-__all__ = ["ClientError", "CohortResult", "SequentialEngine", "VectorizedEngine", "build_engine"]
+__all__ = ["ClientError", "CohortResult", "SequentialEngine", "VectorizedEngine", "build_engine", "is_leader"]
