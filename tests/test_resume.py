@@ -37,6 +37,8 @@ ALGORITHMS = [
     ("reference", REFERENCE),
     ("fedsgd_adam_sequential", ["engine.name=sequential"]),
     ("fedavg_sgd", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean"]),
+    ("fedavgm", ["algorithm=fedavgm"]),
+    ("scaffold", ["algorithm=scaffold"]),
     ("dp_adaptive_clip_topk_ef", ["privacy.mechanism=central", "privacy.accountant=rdp", "cohort.min=4", "cohort.max=4",
                                   "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=0.3",
                                   "compression.name=topk", "compression.fraction=0.5", "compression.error_feedback=true"]),
