@@ -131,6 +131,27 @@ def test_workers_shorthand_writes_one_run_folder(tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_with_another_number_of_ranks(tmp_path):
+    """A run checkpointed on 2 ranks resumes on 3 (a rank-count change needs --force, since
+    sums then add in another order) and ends where one process does, to float rounding."""
+    def fedhive(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fedhive", *args, "-q"], env=_env(), cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    run_dir = tmp_path / "two"
+    first = fedhive("run", *SMALL, "rounds=2", "checkpoint.every=1", "engine.workers=2",
+                    f"output_dir={tmp_path}", "name=two")
+    assert first.returncode == 0, first.stderr
+    refused = fedhive("resume", str(run_dir), "rounds=4", "engine.workers=3")
+    assert refused.returncode == 2 and "engine.workers (2 -> 3)" in refused.stderr
+    resumed = fedhive("resume", str(run_dir), "rounds=4", "engine.workers=3", "--force")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = [{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(run_dir)]
+    assert [r["round"] for r in rows] == [1, 2, 3, 4]
+    _assert_close(rows, run_case({"overrides": [*SMALL, "rounds=4"]}, engine="sequential")["history"])
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
 def test_lost_rank_ends_run_with_error_naming_it(how, tmp_path):
     """Rank 1 is killed (its connections drop) or frozen (only the timeout can tell)."""
