@@ -15,6 +15,7 @@ from fedhive.config import EngineConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
+from fedhive.errors import FedhiveWarning
 from fedhive.experiment import Experiment
 from fedhive.server.aggregate import sum_updates, weighted_mean
 from fedhive.server.chain import ReducedUpdates
@@ -224,7 +225,8 @@ def test_failing_update_names_round_and_clients():
     with pytest.raises(ClientError, match=r"round 4, clients .*: client update failed: bad shapes"):
         _engine(fail_fast=True).run(broken, exp.params, exp.dataset, 3, [4, 5])
     # Without fail_fast the failing clients are dropped: their rows are not finite.
-    out = _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
+    with pytest.warns(FedhiveWarning, match="round 4: 2 client update\\(s\\) raised and were dropped"):
+        out = _engine().run(broken, exp.params, exp.dataset, 3, [4, 5])
     assert out.updates.shape[0] == 2 and not torch.isfinite(out.updates).any()
 
 
