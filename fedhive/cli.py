@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "CSV and Markdown next to the PNG.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
     p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
-    p.add_argument("--x", default="round", choices=["round", "sim_time", "wall_s"],
-                   help="the curves' x axis: round (default), simulated time or wall time")
+    p.add_argument("--x", default="round", choices=["round", "sim_time", "wall_s", "bytes_up"],
+                   help="the curves' x axis: round (default), simulated time, wall time or cumulative bytes uploaded")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
 

@@ -44,7 +44,19 @@ def table_row(run: Run, target: float) -> dict[str, Any]:
     }
 
 
-X_AXES = {"round": "round", "sim_time": "simulated time (s)", "wall_s": "wall time (s)"}
+X_AXES = {"round": "round", "sim_time": "simulated time (s)", "wall_s": "wall time (s)",
+          "bytes_up": "bytes uploaded, cumulative"}
+
+
+def x_values(rows: list[dict[str, Any]], x: str) -> list[Any]:
+    """Each row's position on the x axis; `bytes_up` is summed over the rounds so far."""
+    if x != "bytes_up":
+        return [r.get(x) for r in rows]
+    total, out = 0, []
+    for r in rows:
+        total += r.get("bytes_up") or 0
+        out.append(total)
+    return out
 
 
 def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
@@ -58,7 +70,8 @@ def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     for run in runs:
         for ax, col in zip(axes, ("test_accuracy", "test_loss")):
-            pts = [(r[x], r[col]) for r in run.rows if r.get(col) is not None and r.get(x) is not None]
+            pts = [(at, r[col]) for at, r in zip(x_values(run.rows, x), run.rows)
+                   if r.get(col) is not None and at is not None]
             if pts:
                 ax.plot(*zip(*pts), label=run.name)
     for ax, label in zip(axes, ("test accuracy", "test loss")):

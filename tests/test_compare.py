@@ -44,3 +44,11 @@ def test_compare_errors_exit_2(cli):
     assert res.returncode == 2 and "nowhere: not a run folder" in res.stderr
     res = cli("compare", "nowhere", "-o", "x.jpg")
     assert res.returncode == 2 and "must be a .png path" in res.stderr
+
+
+def test_bytes_axis_is_cumulative_upload():
+    from fedhive.compare import x_values
+
+    rows = [{"round": 1, "bytes_up": 100}, {"round": 2, "bytes_up": 50}, {"round": 3}]
+    assert x_values(rows, "bytes_up") == [100, 150, 150]
+    assert x_values(rows, "round") == [1, 2, 3]
