@@ -70,6 +70,28 @@ class SyncSystem:
         taken = set(cohort)
         return list(cohort) + [c for c in draws if c not in taken][:extra]
 
+    def available_only(self, round: int, selected: list[int], t0: float) -> tuple[list[int], int]:
+        """Only available clients take part: each unavailable one is replaced by the next
+        available client in a keyed random order of the others. Returns the participants
+        and how many clients were found unavailable (0 extra draws when all are online)."""
+        dev = self.devices
+        available = [c for c in selected if dev.available(c, round, t0)]
+        unavailable, taken = len(selected) - len(available), set(selected)
+        attempt = 0
+        while len(available) < len(selected) and len(taken) < self.num_clients:
+            g = rng.generator(self.config.seed, round, attempt, "system-replace")
+            want = min(self.num_clients, len(taken) + 4 * (len(selected) - len(available)))
+            for c in sample_without_replacement(self.num_clients, want, g).tolist():
+                if c in taken or len(available) == len(selected):
+                    continue
+                taken.add(c)
+                if dev.available(c, round, t0):
+                    available.append(c)
+                else:
+                    unavailable += 1
+            attempt += 1
+        return available, unavailable
+
     def stragglers(self, round: int, selected: list[int]) -> dict[int, float]:
         """FedProx-paper stragglers: client -> fraction e/E of its work, e ~ randint(min_epochs, E)."""
         st, epochs = self.system.stragglers, self.epochs
@@ -90,8 +112,7 @@ class SyncSystem:
         selected = self.overcommit(round, cohort)
         count = dict.fromkeys(OUTCOMES, 0)
         count["selected"] = len(selected)
-        available = [c for c in selected if dev.available(c, round, t0)]
-        count["unavailable"] = len(selected) - len(available)
+        available, count["unavailable"] = self.available_only(round, selected, t0)
         drawn = [c for c in available if not dev.drops_out(c, round)]
         per_step, cached = step_samples(dataset, round, drawn)
         work = dict(zip(drawn, per_step))
@@ -101,9 +122,9 @@ class SyncSystem:
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
         count["unused"] = len(active) - len(kept)
-        fractions = self.stragglers(round, selected)
+        fractions = self.stragglers(round, available)
         budgets, arrivals = self._apply_limits(kept, fractions, work, times, count)
-        train = [c for c in selected if c in arrivals]
+        train = [c for c in available if c in arrivals]
         # The server waits out the deadline when someone misses it or nobody reports.
         waits = count["deadline_dropped"] + count["partial"] > 0 or not arrivals
         round_time = rc.deadline if waits and rc.deadline else max(arrivals.values(), default=0.0)

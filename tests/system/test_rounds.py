@@ -121,10 +121,14 @@ def test_dropout_and_availability_are_counted():
                                                 "system.availability.p=0.7"]))
     cohort = exp.sampler(0).tolist()
     dev = exp.system.devices
-    avail = [c for c in cohort if dev.available(c, 0, 0.0)]
+    # Only available clients take part: the unavailable ones are replaced by others.
+    avail, unavailable = exp.system.available_only(0, cohort, 0.0)
+    assert len(avail) == 10 and all(dev.available(c, 0, 0.0) for c in avail)
+    assert [c for c in cohort if c in avail] == [c for c in cohort if dev.available(c, 0, 0.0)]
+    assert unavailable >= 10 - sum(dev.available(c, 0, 0.0) for c in cohort) > 0
     kept = [c for c in avail if not dev.drops_out(c, 0)]
     row = exp.step()
-    assert row["unavailable"] == 10 - len(avail) and row["dropped_out"] == len(avail) - len(kept)
+    assert row["unavailable"] == unavailable and row["dropped_out"] == len(avail) - len(kept)
     assert row["clients"] == len(kept) == row["completed"]
     assert 0 < len(kept) < 10
 
