@@ -25,7 +25,7 @@ from fedhive.models.registry import build_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import build_sampler
-from fedhive.server.chain import ReducedUpdates, RoundContext
+from fedhive.server.chain import RoundContext, finite_rows
 from fedhive.stopping import GracefulStop
 from fedhive.system import build_system
 from fedhive.system.work import payload_bytes
@@ -82,7 +82,7 @@ class Experiment:
         out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, server.linear)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
                            client_states=out.states)
-        usable = usable_clients(out.updates)
+        usable = finite_rows(out.updates)
         if plan.step and usable.any() and self._server_step(out.updates, ctx):
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
             self.empty_rounds = 0
@@ -236,14 +236,6 @@ def check_device(device: torch.device) -> None:
         ok = device.type != "mps" or torch.backends.mps.is_available()
     if not ok:
         raise UserError(f"device: {device} is not available on this machine")
-
-
-def usable_clients(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
-    """`[K]` bools: the clients whose update is finite, whether the engine returned the
-    `[K, P]` rows or their linear reduction."""
-    if isinstance(updates, ReducedUpdates):
-        return updates.finite
-    return torch.isfinite(updates).all(dim=1)
 
 
 def cohort_metrics(out: CohortResult, usable: torch.Tensor) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from fedhive.server.chain import RoundContext, Transform
+from fedhive.server.chain import RoundContext, Transform, finite_rows
 
 
 def quantize(updates: torch.Tensor, range_: float, quant_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,7 +46,7 @@ def secagg_numerics(range_: float = 1.0, quant_bits: int = 16, bits: int = 32) -
     step = 2 * range_ / (2**quant_bits - 1)
 
     def update(updates: torch.Tensor, state, ctx: RoundContext):
-        finite = torch.isfinite(updates).all(dim=1)
+        finite = finite_rows(updates)
         rows = updates[finite]
         if not len(rows):
             return updates, state

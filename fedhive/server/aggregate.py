@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from fedhive.server.chain import LinearAggregate, ReducedUpdates, RoundContext, Transform
+from fedhive.server.chain import LinearAggregate, ReducedUpdates, RoundContext, Transform, finite_rows
 
 
 def count_dropped(ok: torch.Tensor, ctx: RoundContext) -> None:
@@ -19,7 +19,7 @@ def count_dropped(ok: torch.Tensor, ctx: RoundContext) -> None:
 
 def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundContext):
     """The finite rows of `updates` and their weights; counts the rest in ctx.metrics."""
-    ok = torch.isfinite(updates).all(dim=1)
+    ok = finite_rows(updates)
     count_dropped(ok, ctx)
     if not ok.all():
         return updates[ok], weights[ok]

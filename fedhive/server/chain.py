@@ -45,6 +45,14 @@ class ReducedUpdates(NamedTuple):
     finite: torch.Tensor
 
 
+def finite_rows(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
+    """`[K]` bools: which clients' updates are finite (NaN/Inf rows count for nothing),
+    whether given as `[K, P]` rows or as their linear reduction."""
+    if isinstance(updates, ReducedUpdates):
+        return updates.finite
+    return torch.isfinite(updates).all(dim=1)
+
+
 class LinearAggregate(NamedTuple):
     """An aggregate that is `finish(sum_k coef(w)_k u_k, w_finite)`, with `coef`
     elementwise (normalisation belongs in `finish`); engines may stream it in O(P)."""
@@ -54,7 +62,7 @@ class LinearAggregate(NamedTuple):
 
     def reduce(self, rows: torch.Tensor, weights: torch.Tensor) -> ReducedUpdates:
         """Reduce `[K, P]` rows; rows with a NaN or Inf count for nothing."""
-        finite = torch.isfinite(rows).all(dim=1)
+        finite = finite_rows(rows)
         c = torch.where(finite, self.coef(weights).to(rows.dtype), 0.0)
         return ReducedUpdates(c @ torch.where(finite[:, None], rows, 0.0), finite)
 

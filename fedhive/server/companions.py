@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 
-from fedhive.server.chain import RoundContext, Transform
+from fedhive.server.chain import RoundContext, Transform, finite_rows
 
 
 class ControlState(NamedTuple):
@@ -24,7 +24,7 @@ def scaffold_control(num_clients: int) -> Transform:
 
     def update(updates: torch.Tensor, state: ControlState, ctx: RoundContext):
         dc = ctx.client_states["delta_c"]
-        ok = torch.isfinite(dc).all(dim=1)
+        ok = finite_rows(dc)
         return updates, ControlState(state.c + dc[ok].sum(dim=0) / num_clients)
 
     return Transform(lambda params: ControlState(torch.zeros_like(params)), update, "server")
@@ -36,7 +36,7 @@ def fednova_scale() -> Transform:
     afterwards gives tau_eff sum_i p_i d_i. Client stage; reads `steps` [K]."""
 
     def update(updates: torch.Tensor, state, ctx: RoundContext):
-        ok = torch.isfinite(updates).all(dim=1)
+        ok = finite_rows(updates)
         w = ctx.weights.to(updates.dtype) * ok
         steps = ctx.client_states["steps"].to(updates.dtype)
         tau_eff = (w * steps).sum() / w.sum().clamp_min(1e-12)
