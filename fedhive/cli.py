@@ -46,10 +46,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fedhive.launch import should_spawn, spawn_workers
 
     if should_spawn(config.engine):
-        return spawn_workers(config.engine.workers, ["run", *args.args, *(["-q"] if args.quiet else [])])
+        return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
     from fedhive.experiment import Experiment
 
     return _run(Experiment(config), args.quiet)
+
+
+def _flags(args: argparse.Namespace) -> list[str]:
+    """The options a worker process must get again."""
+    return [*(["-q"] if args.quiet else []), *(["--allow-code"] if args.allow_code else [])]
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -91,6 +96,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from fedhive.config import dump_config
 
     config = _load(args)
+    if ":" in config.model.name:  # the class is imported and checked, not built
+        from fedhive.models.registry import model_class
+
+        model_class(config.model)
     print(dump_config(config), end="")
     return 0
 
@@ -180,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run an experiment. Without a config, runs the reference experiment.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the config import and run code it names (model.name: module.path:Class); "
+                        "also FEDHIVE_ALLOW_CODE=1")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a run folder from its newest checkpoint",
@@ -189,11 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="key=value", help="dotted overrides, e.g. rounds=200")
     p.add_argument("--force", action="store_true", help="resume even if the overrides change the results")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the config import and run code it names (model.name: module.path:Class); "
+                        "also FEDHIVE_ALLOW_CODE=1")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("validate", help="check a config and print it fully resolved",
                        description="Validate a config and its overrides without running; print the resolved config.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the config import and run code it names (model.name: module.path:Class); "
+                        "also FEDHIVE_ALLOW_CODE=1")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("plot", help="redraw the plots of a run folder",
@@ -244,8 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    from fedhive.user_code import command_line_policy
+
     try:
-        return args.func(args)
+        with command_line_policy(getattr(args, "allow_code", False)):
+            return args.func(args)
     except UserError as e:
         print(f"fedhive: error: {e}", file=sys.stderr)
         return 2

@@ -25,15 +25,15 @@ def resume_experiment(run_dir: str | Path, overrides: list[str] | None = None, f
         raise UserError(f"{run_dir}: not a run folder (no config.yaml)")
     config = build_config(read_yaml(run_dir / "config.yaml"), overrides)
     found = load_latest(run_dir / "checkpoints", map_location=config.device)
+    if found is not None:  # checked before anything the config names is imported or built
+        _check_config(found[0], config, force)
+        if config.rounds < found[0]["round"]:
+            raise UserError(f"rounds: {config.rounds} is less than the {found[0]['round']} rounds already run")
     experiment = Experiment(config)
     if found is None:
         warnings.warn(f"{run_dir}: no checkpoint yet; starting again from round 0", FedhiveWarning)
     else:
-        state, path = found
-        _check_config(state, config, force)
-        if config.rounds < state["round"]:
-            raise UserError(f"rounds: {config.rounds} is less than the {state['round']} rounds already run")
-        experiment.load_state_dict(state, strict=not force)
+        experiment.load_state_dict(found[0], strict=not force)
     truncate_metrics(run_dir, experiment.history)
     experiment.run_dir = run_dir
     return experiment

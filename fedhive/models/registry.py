@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -16,6 +15,7 @@ from fedhive.models import standard
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
 from fedhive.models.reference import reference_model
+from fedhive.user_code import import_object
 
 # name -> (factory(config, input_shape, num_classes), the loss `auto` picks)
 _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module], str]] = {
@@ -29,11 +29,7 @@ _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module
 def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Instantiate `module.path:Class` with `model.kwargs`, adding `input_shape` and
     `num_classes` when its constructor takes them and the kwargs do not set them."""
-    module_name, _, class_name = config.name.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as e:
-        raise UserError(f"model.name: cannot import {config.name} ({e})") from None
+    cls = model_class(config)
     params = inspect.signature(cls).parameters
     extra = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes))
              if k in params and k not in config.kwargs}
@@ -44,6 +40,14 @@ def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_c
     if not isinstance(module, nn.Module):
         raise UserError(f"model.name: {config.name} is not a torch.nn.Module")
     return module
+
+
+def model_class(config: ModelConfig) -> type[nn.Module] | None:
+    """The user's `module.path:Class` a config names, imported and checked (not called);
+    None for a registry name."""
+    if config.name in _MODELS:
+        return None
+    return import_object(config.name, "model.name", expected=nn.Module)  # type: ignore[return-value]
 
 
 def build_model(config: ModelConfig, input_shape: int | Sequence[int], seed: int,
