@@ -21,7 +21,7 @@ import torch
 
 from fedhive.config import CheckpointConfig, Config
 from fedhive.errors import FedhiveWarning, UserError
-from fedhive.recorder import atomic_write
+from fedhive.run_files import atomic_write
 
 MAGIC = b"FHCKPT1\n"
 _DIGEST_LEN = 64  # hex SHA-256

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from fedhive.errors import UserError
 from fedhive.recorder import read_metrics
+from fedhive.run_files import atomic_write, save_figure
 
 COLUMNS = ("run", "final_accuracy", "best_accuracy", "rounds_to_target", "wall_s")
 
@@ -80,8 +82,7 @@ def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -94,13 +95,14 @@ def format_cell(v: Any) -> str:
 def write_table(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     """The table as `<out>.csv` and `<out>.md` next to the plot."""
     csv_path, md_path = out.with_suffix(".csv"), out.with_suffix(".md")
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(csv_path, buf.getvalue().encode())
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(format_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
-    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write(md_path, ("\n".join(lines) + "\n").encode())
     return [csv_path, md_path]
 
 

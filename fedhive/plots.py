@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fedhive.recorder import read_metrics
+from fedhive.run_files import save_figure
 
 CURVES = {
     "loss": ("loss", ["train_loss", "test_loss"]),
@@ -34,10 +35,8 @@ def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "") -> lis
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        path = out_dir / f"{name}.png"
-        fig.savefig(path)
+        paths.append(save_figure(fig, out_dir / f"{name}.png"))
         plt.close(fig)
-        paths.append(path)
     if any(r.get("sim_time") is not None for r in rows):
         paths.append(plot_time_to_accuracy({"test accuracy": rows}, out_dir / "time_to_accuracy.png", title))
     return paths
@@ -62,8 +61,7 @@ def plot_time_to_accuracy(runs: dict[str, list[dict[str, Any]]], path: Path, tit
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

@@ -5,32 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 from fedhive.config import Config, dump_config
 from fedhive.errors import UserError
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one:
-    temporary file in the same folder, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a folder; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from fedhive.run_files import atomic_write, open_append
 
 
 def new_run_dir(config: Config) -> Path:
@@ -74,17 +56,17 @@ class Recorder:
         self.run_dir = run_dir
         self.rows: list[dict[str, Any]] = list(rows or [])
         atomic_write(run_dir / "config.yaml", dump_config(config).encode())
-        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._jsonl = open_append(run_dir / "metrics.jsonl")
 
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.write(json_line(row).encode())
         self._jsonl.flush()
 
     def close(self, summary: dict[str, Any]) -> None:
         self._jsonl.close()
         write_csv(self.rows, self.run_dir / "metrics.csv")
-        atomic_write(self.run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        atomic_write(self.run_dir / "summary.json", (json.dumps(finite_json(summary), indent=2) + "\n").encode())
 
 
 def truncate_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
@@ -102,14 +84,30 @@ def truncate_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
                     break
                 offset, kept = offset + len(line), kept + 1
     if kept == len(rows):
-        with open(path, "ab") as f:
+        with open_append(path) as f:
             f.truncate(offset)
         return
-    atomic_write(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    atomic_write(path, "".join(map(json_line, rows)).encode())
 
 
 def _same_row(line: bytes, row: dict[str, Any]) -> bool:
     try:
-        return line.endswith(b"\n") and json.loads(line) == json.loads(json.dumps(row))
+        return line.endswith(b"\n") and json.loads(line) == json.loads(json_line(row))
     except ValueError:
         return False
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None, so it is valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def json_line(row: dict[str, Any]) -> str:
+    """One metrics row as a line of strict JSON (non-finite numbers become null)."""
+    return json.dumps(finite_json(row), allow_nan=False) + "\n"

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from fedhive.run_files import atomic_write, save_figure
+
 PLOT_CLIENTS = 30  # clients shown in the stacked-bar plot
 
 
@@ -84,8 +86,7 @@ def plot_label_distribution(counts: torch.Tensor, path: Path, title: str = "") -
     if counts.shape[1] <= 20:
         ax.legend(title="label", fontsize=7, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -96,7 +97,7 @@ def describe_into(dataset: Any, out_dir: Path) -> dict[str, Any] | None:
     if stats is None:
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "data.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    atomic_write(out_dir / "data.json", (json.dumps(stats, indent=2) + "\n").encode())
     plot_label_distribution(dataset.label_counts(), out_dir / "plots" / "label_distribution.png",
                             f"{stats['name']}: label distribution per client")
     return stats

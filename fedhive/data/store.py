@@ -7,8 +7,8 @@ SHA-256 of the tensors, checked on load, so a reused partition is provably the s
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.errors import UserError
+from fedhive.run_files import atomic_write
 
 FORMAT = "fedhive.FederatedDataset/1"
 
@@ -46,15 +47,14 @@ def save(ds: FederatedDataset, path: str | Path) -> dict[str, Any]:
     tensors = _tensors(ds)
     header = {"format": FORMAT, "name": ds.name, "num_classes": ds.num_classes, "clients": ds.num_clients,
               "info": {k: v for k, v in ds.info.items() if k != "hash"}, "hash": content_hash(tensors)}
-    tmp = path.with_name(path.name + ".tmp")
+    buf = io.BytesIO()
     if path.suffix == ".npz":
-        with open(tmp, "wb") as f:
-            np.savez(f, header=np.array(json.dumps(header)), **{k: v.numpy() for k, v in tensors.items()})
+        np.savez(buf, header=np.array(json.dumps(header)), **{k: v.numpy() for k, v in tensors.items()})
     elif path.suffix == ".pt":
-        torch.save({"header": json.dumps(header), "tensors": tensors}, tmp)
+        torch.save({"header": json.dumps(header), "tensors": tensors}, buf)
     else:
         raise UserError(f"{path}: a FederatedDataset is saved as .pt or .npz")
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
     return header
 
 
