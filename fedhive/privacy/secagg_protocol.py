@@ -9,6 +9,19 @@ y_u = x_u + PRG(b_u) + sum_{v>u} PRG(s_uv) - sum_{v<u} PRG(s_uv) mod 2^bits. Rou
 (Unmasking): each survivor reveals, for every other client, the share of s_v if v dropped
 before sending y_v, else the share of b_v -- never both for one client -- and the server
 removes the masks. Fewer than t clients at any step aborts the round.
+
+Threat model (the paper's semi-honest setting, without its Round 4 consistency check):
+- The server follows the protocol but tries to learn more than the sum from what it sees;
+  it may collude with fewer than t clients. It then learns only the sum of the included
+  inputs. A server that lies about who dropped (an active adversary) is out of scope.
+- Dropouts survived: clients that vanish after ShareKeys (their pairwise masks are undone
+  from their s-key shares, their input is left out) and clients that vanish after sending
+  their masked input (their input counts, their self mask is undone from b-shares), as long
+  as at least t clients remain at each step; otherwise SecAggAbort. Every client takes part
+  in AdvertiseKeys and ShareKeys.
+- Parameters: n >= 2 clients and a majority threshold n/2 < t <= n, so no two disjoint
+  groups of survivors can each reconstruct a secret (one group b_u, another s_u); inputs of
+  one length, `bits` in [1, 64]. Anything else is refused with ValueError.
 """
 
 from __future__ import annotations
@@ -103,6 +116,7 @@ def secure_sum(inputs: list[np.ndarray], threshold: int, bits: int,
     """Run the protocol among len(inputs) clients (ids 0..n-1) and return what the server
     learns. Clients in `drop_before_input` vanish after ShareKeys (their input is left out);
     clients in `drop_before_unmask` send their masked input but not their shares."""
+    check_parameters(len(inputs), threshold, bits, inputs, drop_before_input | drop_before_unmask)
     clients = [Client(u, x, bits) for u, x in enumerate(inputs)]
     roster = {c.uid: c.advertise() for c in clients}
     routed = {c.uid: c.share_keys(roster, threshold) for c in clients}  # the server cannot read them
@@ -137,3 +151,17 @@ def secure_sum(inputs: list[np.ndarray], threshold: int, bits: int,
 def _require(count: int, threshold: int, what: str) -> None:
     if count < threshold:
         raise SecAggAbort(f"SecAgg aborted: {count} {what} received, the threshold is {threshold}")
+
+
+def check_parameters(n: int, threshold: int, bits: int, inputs: list[np.ndarray], dropped: set[int]) -> None:
+    """ValueError for parameters outside the threat model in the module docstring."""
+    if n < 2:
+        raise ValueError(f"SecAgg needs at least 2 clients, got {n}")
+    if not n / 2 < threshold <= n:
+        raise ValueError(f"SecAgg threshold must satisfy n/2 < t <= n (n={n}), got t={threshold}")
+    if not 1 <= bits <= 64:
+        raise ValueError(f"SecAgg bits must be in [1, 64], got {bits}")
+    if len({len(x) for x in inputs}) != 1:
+        raise ValueError("SecAgg inputs must all have the same length")
+    if not dropped <= set(range(n)):
+        raise ValueError(f"SecAgg dropped clients {sorted(dropped - set(range(n)))} are not among the {n} clients")

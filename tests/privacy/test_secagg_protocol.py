@@ -80,3 +80,22 @@ def test_a_masked_vector_looks_uniform():
     pvalue = torch.special.gammaincc(torch.tensor(255 / 2, dtype=torch.float64), torch.tensor(chi2 / 2)).item()
     assert pvalue > 1e-3
     assert len(prg(bytes(32), 10, 8)) == 10
+
+
+@pytest.mark.parametrize("n, threshold, bits, match", [
+    (5, 2, BITS, r"n/2 < t <= n \(n=5\), got t=2"),
+    (4, 2, BITS, r"n/2 < t <= n \(n=4\), got t=2"),
+    (4, 5, BITS, r"got t=5"),
+    (1, 1, BITS, "at least 2 clients"),
+    (4, 3, 0, r"bits must be in \[1, 64\]"),
+])
+def test_parameters_outside_the_threat_model_are_refused(n, threshold, bits, match):
+    with pytest.raises(ValueError, match=match):
+        secure_sum(inputs(n), threshold=threshold, bits=bits)
+
+
+def test_ragged_inputs_and_unknown_dropouts_are_refused():
+    with pytest.raises(ValueError, match="same length"):
+        secure_sum([*inputs(3), np.zeros(3, dtype=np.uint64)], threshold=3, bits=BITS)
+    with pytest.raises(ValueError, match=r"dropped clients \[9\]"):
+        secure_sum(inputs(4), threshold=3, bits=BITS, drop_before_unmask={9})
