@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {e.run_dir}" if e.run_dir else ""
         print(f"fedhive: stopped after round {e.round}; resume with: fedhive resume{where}", file=sys.stderr)
         return 128 + e.signum
-    except KeyboardInterrupt:  # a second Ctrl-C: the last completed round is checkpointed
+    except KeyboardInterrupt:  # a second Ctrl-C: the newest checkpoint (at a round boundary) stands
         print("fedhive: interrupted", file=sys.stderr)
         return 130
 

@@ -131,12 +131,15 @@ class Experiment:
             checkpointer = Checkpointer(None, self.config.checkpoint)
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
         t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
+        at_boundary = True  # False while a round runs: its state changes are half made
         with GracefulStop() as stop:
             try:
                 while self.round < self.config.rounds and stop.signum is None:
+                    at_boundary = False
                     row = self.step()
                     row["wall_s"] = time.perf_counter() - t0
                     self.history.append(row)
+                    at_boundary = True
                     if recorder:
                         recorder.log(row)
                     if checkpointer and checkpointer.due(self.round, self.config.rounds):
@@ -145,10 +148,10 @@ class Experiment:
                     self._check_empty_rounds()
             finally:
                 progress.close()
-                # Also on an error or a second Ctrl-C: unless a round broke off after
-                # changing the state (no row for it), the state is that of the last
-                # completed round, so the folder stays resumable.
-                if checkpointer and len(self.history) == self.round:
+                # Also on an error or a second Ctrl-C, but only at a round boundary: a
+                # round that broke off has moved some state (clock, event queue, client
+                # states) and not the rest, so the newest checkpoint on disk stands.
+                if checkpointer and at_boundary:
                     checkpointer.save(self)
                 if recorder:
                     self._close_folder(recorder, time.perf_counter() - t0)
