@@ -58,7 +58,14 @@ def _flags(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from fedhive.resume import resume_experiment
+    from fedhive.launch import should_spawn, spawn_workers
+    from fedhive.resume import checked_config, folder_config, resume_experiment
+
+    engine = folder_config(Path(args.run_dir), args.args).engine
+    if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
+        checked_config(Path(args.run_dir), args.args, force=args.force)  # one error here, not one per worker
+        force = ["--force"] if args.force else []
+        return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
 
     return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
 
@@ -274,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fedhive: error: {e}; `fedhive resume` continues from there", file=sys.stderr)
         return 1
     except RunStopped as e:
+        if e.run_dir is None:  # a distributed run's other ranks: rank 0 reports
+            return 128 + e.signum
         where = f" {e.run_dir}" if e.run_dir else ""
         print(f"fedhive: stopped after round {e.round}; resume with: fedhive resume{where}", file=sys.stderr)
         return 128 + e.signum

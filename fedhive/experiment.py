@@ -134,7 +134,7 @@ class Experiment:
         at_boundary = True  # False while a round runs: its state changes are half made
         with GracefulStop() as stop:
             try:
-                while self.round < self.config.rounds and stop.signum is None:
+                while self.round < self.config.rounds and self._stop_signal(stop) is None:
                     at_boundary = False
                     row = self.step()
                     row["wall_s"] = time.perf_counter() - t0
@@ -158,6 +158,13 @@ class Experiment:
         if stop.signum is not None and self.round < self.config.rounds:
             raise RunStopped(stop.signum, self.round, self.run_dir)
         return self.history
+
+    def _stop_signal(self, stop: GracefulStop) -> int | None:
+        """The signal that asks to stop; the ranks of a distributed run agree on it."""
+        agree = getattr(self.engine, "agree_stop", None)
+        if agree is not None:
+            stop.signum = agree(self.round, stop.signum)
+        return stop.signum
 
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
         from fedhive.plots import plot_rows

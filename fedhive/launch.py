@@ -34,27 +34,56 @@ def worker_env(rank: int, world: int, port: int, base: dict[str, str] | None = N
     return env
 
 
+# Signals the launcher passes on to its workers, as the signal each worker gets.
+FORWARDED = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGTERM}
+
+
+# A worker's exit status after a clean stop on SIGINT/SIGTERM (checkpoint and summary written).
+STOPPED = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
 def spawn_workers(workers: int, fedhive_args: list[str]) -> int:
     """Run `fedhive <fedhive_args>` in `workers` processes; 0 when all succeed, else the
-    first failure's status after stopping the others."""
+    first failure's status after stopping the others.
+
+    The workers run in their own sessions, so a Ctrl-C at the terminal reaches the launcher
+    alone, which passes it on exactly once: each worker gets one signal (stop after the
+    round in progress, agreed between ranks), never a second one that stops it at once."""
     port = free_port()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "fedhive", *fedhive_args], env=worker_env(r, workers, port))
+        subprocess.Popen([sys.executable, "-m", "fedhive", *fedhive_args], env=worker_env(r, workers, port),
+                         start_new_session=True)
         for r in range(workers)
     ]
+    forwarded: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        forwarded.append(signum)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(FORWARDED[signal.Signals(signum)])
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
-        return supervise(procs)
-    except KeyboardInterrupt:
-        stop(procs)
-        return 130
+        return supervise(procs, stopping=lambda: bool(forwarded))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        stop(procs)  # none is left unless the launcher itself failed
 
 
-def supervise(procs: list[subprocess.Popen], poll_s: float = 0.1) -> int:
-    """Wait for every worker; when one fails, stop the rest and name it on stderr."""
+def supervise(procs: list[subprocess.Popen], poll_s: float = 0.1, stopping=lambda: False) -> int:
+    """Wait for every worker; when one fails, stop the rest and name it on stderr. Once
+    `stopping()` (a signal was passed on), the workers end by themselves: wait for all,
+    and return rank 0's status (each has reported)."""
     while True:
         codes = [p.poll() for p in procs]
+        if any(c in STOPPED for c in codes):  # a rank stopped on a signal: the others follow
+            stopping = lambda: True  # noqa: E731
+        if stopping() and all(c is not None for c in codes):
+            return codes[0] or next((c for c in codes if c), 0)
         failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
-        if failed:
+        if failed and not stopping():
             stop(procs)
             rank, code = failed[0], codes[failed[0]]
             how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -33,6 +34,8 @@ class GracefulStop:
             return
         self.signum = signum
         name = signal.Signals(signum).name
+        if os.environ.get("RANK", "0") != "0":  # a distributed run: rank 0 speaks for all
+            return
         print(f"fedhive: {name}: stopping after the round in progress (again to stop at once)", file=sys.stderr)
 
     def _restore(self) -> None:

@@ -69,6 +69,12 @@ class DistributedEngine:
             return [[i for i, c in enumerate(client_ids) if owner(c, self.world) == r] for r in range(self.world)]
         return balanced_slices(client_work(dataset, round, client_ids), self.world)
 
+    def agree_stop(self, round: int, signum: int | None) -> int | None:
+        """The stop signal of the lowest rank that received one, the same on every rank, so
+        that one Ctrl-C, whichever rank gets it, stops all after the same round."""
+        got = self.group.all_gather(round, torch.tensor([signum or 0], device=self.device))
+        return next((int(s) for s in got if int(s)), None)
+
     def state_store(self, init_state: Callable[[torch.Tensor], ClientState], params: torch.Tensor) -> ShardedStateStore:
         """Where client state lives in a distributed run: with the rank that owns the client."""
         return ShardedStateStore(init_state, params, self.group)
