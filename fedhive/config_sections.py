@@ -83,6 +83,9 @@ class DataConfig(Section):
     client_test_fraction: float = Field(
         0.2, ge=0, lt=1, description="share of each client's samples held out as its own test split"
     )
+    drop_nonfinite: bool = Field(
+        False, description="drop samples whose features hold NaN/Inf (warning with the count) instead of an error"
+    )
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 

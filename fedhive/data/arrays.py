@@ -13,6 +13,7 @@ from fedhive.config import PartitionConfig, format_validation_error
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.data.partition import Partition, partition
 from fedhive.data.partition import describe as describe_partition
+from fedhive.data.validate import check_arrays, warn_empty_clients
 from fedhive.errors import UserError
 
 
@@ -23,7 +24,7 @@ class ArrayData(NamedTuple):
     name: str
     x: np.ndarray
     y: np.ndarray
-    num_classes: int
+    num_classes: int | None  # None until check_arrays finds it (max label + 1)
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     groups: np.ndarray | None = None
@@ -62,6 +63,7 @@ def federate(data: ArrayData, partition_config: PartitionConfig, clients: int, s
     x = np.asarray(data.x, dtype=np.float32)
     y = np.asarray(data.y, dtype=np.int64)
     part = partition(partition_config, y, clients, seed, data.groups)
+    warn_empty_clients(part.sizes, data.name)
     train, own_test = split_client_test(part, client_test_fraction, seed)
     client_test = _pack(x, y, own_test) if client_test_fraction > 0 else None
     test = None
@@ -87,19 +89,17 @@ def partition_config(name: str | PartitionConfig = "iid", **params: Any) -> Part
 def from_arrays(x: Any, y: Any, *, clients: int = 100, partition: str | PartitionConfig = "iid",
                 x_test: Any = None, y_test: Any = None, groups: Any = None, num_classes: int | None = None,
                 client_test_fraction: float = 0.2, batch_size: int = 32, seed: int = 0,
-                name: str = "arrays", **partition_params: Any) -> FederatedDataset:
+                name: str = "arrays", drop_nonfinite: bool = False, **partition_params: Any) -> FederatedDataset:
     """Federate your own arrays (numpy or torch): `x [N, ...]`, integer labels `y [N]`.
 
     `partition` names a partitioner (iid, dirichlet, shards, quantity_skew, natural) and
     `partition_params` its parameters (alpha=0.1, min_size=10, ...); `groups [N]` gives
     each sample's natural client (for partition="natural"). Without `x_test`, the global
-    test set is the union of the clients' test splits.
+    test set is the union of the clients' test splits. The arrays are checked first
+    (fedhive.data.validate): a mismatch, a label out of range or a NaN/Inf feature is a
+    UserError, unless `drop_nonfinite` drops such rows (with a warning).
     """
-    y = np.asarray(y)
-    if len(y) != len(x):
-        raise UserError(f"x has {len(x)} samples but y has {len(y)}")
-    k = num_classes or int(max(y.max(), -1 if y_test is None else np.asarray(y_test).max())) + 1
-    data = ArrayData(name, np.asarray(x), y, k, None if x_test is None else np.asarray(x_test),
-                     None if y_test is None else np.asarray(y_test), None if groups is None else np.asarray(groups))
+    data = check_arrays(ArrayData(name, np.asarray(x), np.asarray(y), num_classes, x_test, y_test, groups),
+                        name, drop_nonfinite)
     return federate(data, partition_config(partition, **partition_params), clients, seed,
                     client_test_fraction, batch_size)

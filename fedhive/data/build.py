@@ -7,6 +7,7 @@ from fedhive.data.arrays import federate
 from fedhive.data.datasets import SOURCES
 from fedhive.data.federated import ClientData
 from fedhive.data.synthetic import ReferenceTask
+from fedhive.data.validate import check_arrays
 
 
 def build_dataset(config: DataConfig, seed: int) -> ClientData:
@@ -18,5 +19,6 @@ def build_dataset(config: DataConfig, seed: int) -> ClientData:
 
         if store.is_saved_dataset(config.path):
             return store.load(config.path, config.batch_size, seed)
-    arrays = SOURCES[config.name].load(config, seed)
+    source = config.path if config.name == "file" else config.name
+    arrays = check_arrays(SOURCES[config.name].load(config, seed), str(source), config.drop_nonfinite)
     return federate(arrays, config.partition, config.clients, seed, config.client_test_fraction, config.batch_size)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from fedhive.data.federated import FederatedDataset, Packed
+from fedhive.data.validate import check_packed, warn_empty_clients
 from fedhive.errors import UserError
 from fedhive.run_files import atomic_write
 
@@ -90,6 +91,24 @@ def is_saved_dataset(path: str | Path) -> bool:
     return False
 
 
+def check_saved(train: Packed, client_test: Packed | None, test: tuple[torch.Tensor, torch.Tensor] | None,
+                num_classes: int, source: str) -> None:
+    """The validation step for a saved dataset (the hash only says it is unchanged)."""
+    check_packed(train, num_classes, source, "train")
+    if client_test is not None:
+        check_packed(client_test, num_classes, source, "client_test")
+        if len(client_test.offsets) != len(train.offsets):
+            raise UserError(f"{source}: client_test offsets name {len(client_test.offsets) - 1} clients, "
+                            f"train {len(train.offsets) - 1}")
+    if test is not None:
+        n = len(test[0])
+        check_packed(Packed(test[0], test[1], torch.tensor([0, n])), num_classes, source, "test")
+        if test[0].shape[1:] != train.x.shape[1:]:
+            raise UserError(f"{source}: test x has feature shape {tuple(test[0].shape[1:])}, "
+                            f"train x has {tuple(train.x.shape[1:])}")
+    warn_empty_clients(train.sizes.numpy(), source)
+
+
 def load(path: str | Path, batch_size: int = 32, seed: int = 0) -> FederatedDataset:
     """A FederatedDataset written by `save`; `batch_size` and `seed` are run settings."""
     header, t = read(path)
@@ -97,5 +116,6 @@ def load(path: str | Path, batch_size: int = 32, seed: int = 0) -> FederatedData
         if "client_test_x" in t else None
     test = (t["test_x"], t["test_y"]) if "test_x" in t else None
     train = Packed(t["train_x"], t["train_y"], t["train_offsets"])
+    check_saved(train, client_test, test, header["num_classes"], str(path))
     return FederatedDataset(train, header["num_classes"], client_test, test, batch_size, seed,
                             header["name"], {**header["info"], "hash": header["hash"]})

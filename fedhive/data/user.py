@@ -59,9 +59,8 @@ def read_npz(path: str | Path, client_column: str | None = None) -> ArrayData:
     group_key = client_column or ("client" if "client" in arrays else None)
     if group_key is not None and group_key not in arrays:
         raise UserError(f"{path}: no array {group_key!r} (data.client_column)")
-    y = arrays["y"].astype(np.int64)
-    k = int(max(y.max(), arrays["y_test"].max() if "y_test" in arrays else 0)) + 1
-    return ArrayData(path.stem, arrays["x"], y, k, arrays.get("x_test"), arrays.get("y_test"),
+    # Labels are cast and num_classes found by fedhive.data.validate.check_arrays.
+    return ArrayData(path.stem, arrays["x"], arrays["y"], None, arrays.get("x_test"), arrays.get("y_test"),
                      arrays.get(group_key) if group_key else None)
 
 
