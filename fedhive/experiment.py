@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 import warnings
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class Experiment:
         self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
+        self.skip_reasons: list[str] = []  # why the latest rounds were skipped, for the stop message
         self.asynchronous = AsyncRunner(self) if config.mode == "async" else None
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
@@ -87,9 +89,9 @@ class Experiment:
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
             self.empty_rounds = 0
         else:
-            self.empty_rounds += 1
             reason = ("fewer than round.min_completion clients arrived" if not plan.step
                       else "the server step was not finite" if usable.any() else "no client update was usable")
+            self.skip_round(reason)
             warnings.warn(f"round {r + 1}: {reason}; round skipped, model unchanged", FedhiveWarning)
         self.round += 1
         row: dict[str, Any] = {"round": self.round, **cohort_metrics(out, usable), **ctx.metrics}
@@ -172,12 +174,19 @@ class Experiment:
         recorder.close(self.summary(loop_s))
         plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
 
+    def skip_round(self, reason: str) -> None:
+        """Count a skipped round (model unchanged) and remember why, for the stop message."""
+        self.empty_rounds += 1
+        self.skip_reasons = [*self.skip_reasons, reason][-self.config.faults.max_empty_rounds:]
+
     def _check_empty_rounds(self) -> None:
         n = self.config.faults.max_empty_rounds
         if self.empty_rounds >= n:
+            counts = Counter(self.skip_reasons[-n:])  # rounds skipped before a resume are not known
+            causes = ", ".join(f"{why} ({k}x)" for why, k in counts.most_common()) or "see the warnings"
             raise RunError(
-                f"rounds {self.round - n + 1}-{self.round}: {n} rounds in a row without a usable client "
-                f"update (faults.max_empty_rounds={n}); stopped with a checkpoint at round {self.round}"
+                f"rounds {self.round - n + 1}-{self.round}: {n} rounds in a row skipped: {causes} "
+                f"(faults.max_empty_rounds={n}); stopped with a checkpoint at round {self.round}"
             )
 
     def stateful_parts(self) -> dict[str, Any]:

@@ -6,27 +6,39 @@ import csv
 import io
 import json
 import math
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from fedhive.config import Config, dump_config
 from fedhive.errors import UserError
-from fedhive.run_files import atomic_write, open_append
+from fedhive.run_files import atomic_write, open_append, umask
 
 
 def new_run_dir(config: Config) -> Path:
-    """`output_dir/name` (or a timestamp); never an existing folder: a suffix is added."""
+    """`output_dir/name` (or a timestamp); never an existing folder: a suffix is added.
+    It appears with its config.yaml already in it (made under a hidden name, then renamed),
+    so any run folder that exists can be resumed, from round 0 at least."""
     base = Path(config.output_dir) / (config.name or time.strftime("%Y%m%d-%H%M%S"))
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{base.name}.", dir=base.parent))
+    except OSError as e:
+        raise UserError(f"output_dir: cannot create the run folder {base}: {e.strerror or e}") from None
+    os.chmod(staging, 0o777 & ~umask())  # as mkdir would make it; mkdtemp makes 0700
+    atomic_write(staging / "config.yaml", dump_config(config).encode())
     path, n = base, 1
-    while path.exists():
+    while True:
+        if not path.exists():
+            try:
+                os.rename(staging, path)
+                return path
+            except OSError:  # taken meanwhile by another run
+                pass
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    try:
-        path.mkdir(parents=True)
-    except OSError as e:
-        raise UserError(f"output_dir: cannot create the run folder {path}: {e.strerror or e}") from None
-    return path
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:

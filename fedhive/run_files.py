@@ -30,7 +30,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it; mkstemp makes 0600
+        os.chmod(tmp, 0o666 & ~umask())  # as open() would create it; mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,7 +57,8 @@ def save_figure(fig: Any, path: Path) -> Path:
     return path
 
 
-def _umask() -> int:
+def umask() -> int:
+    """This process's file-creation mask."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -112,7 +112,7 @@ def test_a_non_finite_server_step_is_skipped():
 def test_consecutive_empty_rounds_stop_the_run_with_a_checkpoint(tmp_path):
     exp = experiment(f"output_dir={tmp_path}", "name=dead", "rounds=50", "faults.max_empty_rounds=3",
                      fault=boom, bad=lambda cid: True)
-    with pytest.warns(FedhiveWarning), pytest.raises(RunError, match=r"rounds 1-3: 3 rounds in a row without a usable"):
+    with pytest.warns(FedhiveWarning), pytest.raises(RunError, match=r"rounds 1-3: 3 rounds in a row skipped: no client update was usable \(3x\) \(faults"):
         exp.run()
     run_dir = tmp_path / "dead"
     assert [r for r, _ in list_checkpoints(run_dir / "checkpoints")] == [3]
@@ -146,3 +146,13 @@ def test_a_dropped_client_keeps_its_state(fault):
         row = exp.step()
     assert row["dropped"] == sum(c % 2 for c in ids)
     assert {c: int(s["n"]) for c, s in exp.client_states.states.items()} == {c: 1 - c % 2 for c in ids}
+
+
+def test_the_stop_message_names_a_non_finite_server_step(tmp_path):
+    exp = experiment(f"output_dir={tmp_path}", "name=huge", "rounds=50", "faults.max_empty_rounds=2",
+                     "server.optimizer=sgd", fault=lambda r: r._replace(update=torch.full_like(r.update, 3e38)),
+                     bad=lambda cid: True)
+    with pytest.warns(FedhiveWarning), pytest.raises(RunError) as e:
+        exp.run()
+    assert "2 rounds in a row skipped: the server step was not finite (2x)" in str(e.value)
+    assert "usable" not in str(e.value)

@@ -95,3 +95,18 @@ def test_metrics_and_summary_never_hold_nan(tmp_path):
                                                                 "nested": [1.0, None]}
     assert strict((run_dir / "summary.json").read_text()) == {"final_test_loss": None, "best_test_accuracy": 0.5}
     assert json_line({"a": 1}) == '{"a": 1}\n'
+
+
+def test_a_new_run_folder_appears_with_its_config(tmp_path):
+    from fedhive.config import load_config
+    from fedhive.recorder import new_run_dir
+    from fedhive.resume import resume_experiment
+
+    config = load_config(None, [*SMALL, "rounds=1", f"output_dir={tmp_path / 'runs'}", "name=r"])
+    first, second = new_run_dir(config), new_run_dir(config)
+    assert (first.name, second.name) == ("r", "r-2")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["r", "r-2"]  # no staging left
+    assert (first / "config.yaml").read_text() == (second / "config.yaml").read_text()
+    with pytest.warns(UserWarning, match="no checkpoint yet; starting again from round 0"):
+        exp = resume_experiment(first)  # killed before any round: resumable from round 0
+    assert exp.run()[-1]["round"] == 1

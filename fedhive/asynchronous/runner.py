@@ -160,7 +160,7 @@ class AsyncRunner:
         if torch.isfinite(params).all():  # a non-finite step is skipped, as in a sync round
             exp.params, exp.server_state, exp.empty_rounds = params, server_state, 0
         else:
-            exp.empty_rounds += 1
+            exp.skip_round("the server step was not finite")
             warnings.warn(f"server step {self.version + 1}: the step was not finite; skipped, model unchanged",
                           FedhiveWarning)
         self.version += 1
