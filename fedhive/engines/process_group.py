@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from fedhive.config import EngineConfig
+from fedhive.engines.native_log import describe, divert_native_stderr
 from fedhive.errors import RunError
 
 T = TypeVar("T")
@@ -82,6 +83,9 @@ class ProcessGroup:
         return out
 
     def _explain(self, round: int, what: str, error: Exception) -> str:
+        return self._diagnose(round, what, error) + describe(_JOINED.get("log"))
+
+    def _diagnose(self, round: int, what: str, error: Exception) -> str:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         where = f"distributed engine: round {round}: {what} failed on rank {self.rank} of {self.world}"
         lost = self._liveness.lost_ranks() if self._liveness is not None else None
@@ -115,6 +119,7 @@ def _join(config: EngineConfig, device: torch.device, rank: int, world: int) -> 
                 f"within engine.timeout_s={config.timeout_s:g} s (did every rank start?): {first}"
             ) from None
         atexit.register(_leave)
+        _JOINED["log"] = divert_native_stderr(rank)
     _JOINED["liveness"] = Liveness.connect(rank, world)
     return _JOINED["liveness"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,3 +91,32 @@ def test_resume_with_force_starts_the_workers_asked_for(tmp_path):
     resumed = fedhive(tmp_path, "resume", str(run_dir), "rounds=2", "engine.workers=3", "--force", "-q")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert ranks_that_ran(tmp_path) == ["0", "1", "2"]
+
+
+@pytest.mark.slow
+def test_when_rank_0_dies_the_survivor_prints_one_line(tmp_path):
+    from fedhive.launch import free_port, worker_env
+
+    port, run_dir = free_port(), tmp_path / "runs" / "x"
+    args = [sys.executable, "-m", "fedhive", "run", *SMALL[:-2], "engine.name=distributed", "engine.timeout_s=10",
+            "rounds=100000", "eval_every=1000", f"output_dir={tmp_path / 'runs'}", "name=x", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
+    procs = [subprocess.Popen(args, env=worker_env(r, 2, port, env), stderr=subprocess.PIPE, text=True)
+             for r in range(2)]
+    try:
+        metrics, deadline = run_dir / "metrics.jsonl", time.monotonic() + 240
+        while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+            assert procs[0].poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        procs[0].kill()
+        _, err = procs[1].communicate(timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    assert procs[1].returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fedhive: error: distributed engine: round "), err
+    log = Path(re.search(r"\(native log: (\S+)\)", lines[0]).group(1))
+    assert log.parent == tmp_path and "c10d" in log.read_text()
