@@ -17,6 +17,7 @@ EPILOG = """examples:
   fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
   fedhive validate configs/reference.yaml       check a config without running it
   fedhive resume runs/<name>                    continue a stopped or killed run
+  fedhive run my.yaml --allow-code              a config that names its own code (model.name: pkg.mod:Net)
   fedhive resume runs/<name> rounds=200         extend a finished run
   fedhive plot runs/<name>                      redraw a run's plots
   fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
