@@ -77,11 +77,12 @@ class Experiment:
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
-        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
+        inputs = self.algorithm.round_inputs(r, ids, self.params, self.server_state)
         server = self.algorithm.server
-        out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, server.linear)
+        out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, inputs,
+                              server.linear)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
-                           client_states=out.states)
+                           outputs=out.outputs)
         usable = finite_rows(out.updates)
         if plan.step and usable.any() and self._server_step(out.updates, ctx):
             self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))

@@ -18,12 +18,14 @@ class ClientError(RuntimeError):
 class CohortResult(NamedTuple):
     """A cohort's results in client order: updates `[K, P]` (or, when the engine was given
     the server's linear aggregate, their `ReducedUpdates`), weights `[K]`, per-client
-    metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
+    metrics `{name: [K]}`, new persistent client states `{name: [K, ...]}` and per-round
+    outputs for the server `{name: [K, ...]}`."""
 
     updates: torch.Tensor | ReducedUpdates
     weights: torch.Tensor
     metrics: dict[str, torch.Tensor]
     states: dict[str, torch.Tensor]
+    outputs: dict[str, torch.Tensor]
 
 
 def build_engine(config: EngineConfig, device: torch.device | str = "cpu"):

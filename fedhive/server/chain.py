@@ -23,8 +23,8 @@ class RoundContext:
 
     `weights` are the clients' weights (sample counts), `[K]`; `metrics` collects named
     numbers (e.g. how many updates were dropped) that end up in the round's metrics row.
-    `client_states` are the cohort's per-client outputs returned as state, `{name: [K, ...]}`
-    (e.g. SCAFFOLD's control-variate deltas), for the server halves that need them.
+    `outputs` are the cohort's per-round client outputs, `{name: [K, ...]}` (SCAFFOLD's
+    control-variate deltas, FedNova's step counts), for the server halves that read them.
     """
 
     round: int
@@ -32,7 +32,7 @@ class RoundContext:
     weights: torch.Tensor
     seed: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
-    client_states: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class ReducedUpdates(NamedTuple):

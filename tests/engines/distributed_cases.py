@@ -27,10 +27,10 @@ def counting(update):
     """A stateful client update: each client counts its rounds and scales its update by the
     count, so a lost or misplaced client state changes the model."""
 
-    def counted(params, data, state, key):
-        r = update(params, data, state, key)
+    def counted(params, data, state, inputs, key):
+        r = update(params, data, state, inputs, key)
         count = state["count"] + 1
-        return ClientResult(r.update * count, r.weight, {"count": count}, r.metrics)
+        return ClientResult(r.update * count, r.weight, {"count": count}, r.outputs, r.metrics)
 
     return counted
 

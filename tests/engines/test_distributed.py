@@ -25,7 +25,7 @@ SMALL = ["rounds=3", "data.clients=40", "data.batch_size=50", "data.batches.min=
 # One line per case; every case runs on 1, 2 and 3 ranks and must match one process.
 CASES = {
     "reference": {"overrides": SMALL},
-    "fedavg": {"overrides": [*SMALL, "client.name=local_sgd", "server.aggregate=weighted_mean",
+    "fedavg": {"overrides": [*SMALL, "algorithm=fedavg", "server.aggregate=weighted_mean",
                              "server.optimizer=sgd"]},
     "mean_all_gather": {"overrides": [*SMALL, "server.aggregate=mean"], "gather": True},
     "empty_slices": {"overrides": [*SMALL, "cohort.min=1", "cohort.max=2"]},
