@@ -10,6 +10,8 @@ import torch
 from fedhive.data.batches import Batches, concat_batches, trim_steps
 from fedhive.engines.base import CohortResult
 from fedhive.engines.stacked import run_stacked
+from fedhive.server.chain import finite_rows
+from fedhive.server.step import kept_states
 from fedhive.system.budget import step_samples
 
 
@@ -96,7 +98,8 @@ def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[di
         out = run_stacked(update, params, data, states, inputs, torch.tensor(ids), chunk)
     else:
         out = _train_grouped(exp, tasks, ring, states, inputs)
-    exp.client_states.scatter(ids, out.states)
+    # As in a sync round, a client whose update is not finite keeps its old state.
+    exp.client_states.scatter(ids, kept_states(states, out.states, finite_rows(out.updates)))
     return out
 
 
