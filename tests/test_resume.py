@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fedhive.algorithms.registry import registered
 from fedhive.checkpoint import decode, list_checkpoints, save_checkpoint
 from fedhive.cli import main
 from fedhive.config import load_config
@@ -105,8 +106,12 @@ def wait_for_rows(proc: subprocess.Popen, run_dir: Path, n: int, timeout: float 
         time.sleep(0.02)
 
 
+# The contract table's resume row: every registered algorithm, none named here.
+REGISTERED = [pytest.param([f"algorithm={name}"], id=f"algorithm_{name}", marks=pytest.mark.slow) for name in registered()]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides", [o for _, o in ALGORITHMS], ids=[name for name, _ in ALGORITHMS])
+@pytest.mark.parametrize("overrides", [*(pytest.param(o, id=name) for name, o in ALGORITHMS), *REGISTERED])
 def test_kill_9_then_resume_is_bit_identical(overrides, tmp_path):
     proc = start_run(tmp_path, overrides)
     run_dir = tmp_path / "killed"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fedhive.algorithms.registry import registered
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 from fedhive.launch import free_port, worker_env
@@ -36,6 +37,9 @@ CASES = {
     "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
     "central_dp": {"overrides": [*SMALL, "cohort.min=5", "cohort.max=5", "privacy.mechanism=central",
                                  "privacy.noise_multiplier=0.5", "privacy.accountant=rdp"]},
+    # The contract table's distributed column: every registered algorithm, none named here.
+    **{f"algorithm_{name}": {"overrides": [*SMALL, "data.clients=9", f"algorithm={name}"]} for name in registered()},
+    "user_algorithm": {"overrides": [*SMALL, "algorithm=tests.algorithms.user_algorithm:ALGORITHM"]},
 }
 TIMING = ("round_s", "wall_s")
 
