@@ -18,7 +18,8 @@ from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
-from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
+from fedhive.engines.base import CohortResult
+from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model

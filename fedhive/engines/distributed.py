@@ -32,8 +32,10 @@ from fedhive.config import EngineConfig
 from fedhive.engines.base import CohortResult
 from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
 from fedhive.engines.process_group import ProcessGroup
+from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.sharded_state import ShardedStateStore, owner
-from fedhive.server.chain import LinearAggregate, ReducedUpdates
+from fedhive.engines.vectorized import VectorizedEngine
+from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
 def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
@@ -52,13 +54,12 @@ class DistributedEngine:
     `comm_s` is the time the last round spent in collectives (for the benchmark)."""
 
     def __init__(self, config: EngineConfig, device: torch.device | str = "cpu"):
-        from fedhive.engines.base import create_engine
-
         self.config = config
         self.device = torch.device(device)
         self.group = ProcessGroup(config, self.device)
         self.rank, self.world = self.group.rank, self.group.world
-        self.local = create_engine(config.model_copy(update={"name": config.local, "workers": 1}), device)
+        local = {"sequential": SequentialEngine, "vectorized": VectorizedEngine}[config.local]
+        self.local = local(config.model_copy(update={"name": config.local, "workers": 1}))
         self.comm_s = 0.0
         self._schema: Schema | None = None
 

@@ -9,15 +9,22 @@ from collections.abc import Sequence
 import torch
 
 from fedhive import rng
+from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.engines.base import ClientError, CohortResult, warn_failures
-from fedhive.server.chain import LinearAggregate
+from fedhive.reduction import LinearAggregate
 
 
 class SequentialEngine:
     def __init__(self, config: EngineConfig):
         self.config = config
+
+    rank = 0  # the only process: it writes the run folder
+
+    def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
+        """Client state lives in this process."""
+        return ClientStateStore(init_state, params)
 
     def run(
         self,

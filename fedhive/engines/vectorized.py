@@ -11,12 +11,13 @@ import torch
 from torch.func import vmap
 
 from fedhive import rng
+from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.sequential import SequentialEngine
-from fedhive.server.chain import LinearAggregate, ReducedUpdates
+from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
 # Working memory per client relative to its padded data (activations, gradients, masks):
@@ -30,10 +31,16 @@ class VectorizedEngine:
     engine's (to float rounding): padding steps carry a zero mask, so each client gets
     exactly its own update, and every per-client result comes back in client order."""
 
+    rank = 0  # the only process: it writes the run folder
+
     def __init__(self, config: EngineConfig):
         self.config = config
         self._bytes_per_client = 0.0
         self._calls: dict[tuple[int, str], Callable] = {}
+
+    def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
+        """Client state lives in this process."""
+        return ClientStateStore(init_state, params)
 
     def run(
         self,

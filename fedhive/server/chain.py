@@ -14,6 +14,9 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
+# The linear-reduction types live in a neutral module that engines import too.
+from fedhive.reduction import LinearAggregate, ReducedUpdates, finite_rows  # noqa: F401
+
 STAGES = ("client", "aggregate", "server")
 
 
@@ -33,38 +36,6 @@ class RoundContext:
     seed: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class ReducedUpdates(NamedTuple):
-    """A cohort's updates already reduced by a linear aggregate's `coef`: `total` is
-    `sum_k coef(w)_k u_k` over the finite rows and `finite [K]` says which rows counted.
-    Partial reductions of disjoint slices of the cohort (chunks, processes) combine by
-    adding totals and concatenating masks, so an engine never needs the `[K, P]` matrix."""
-
-    total: torch.Tensor
-    finite: torch.Tensor
-
-
-def finite_rows(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
-    """`[K]` bools: which clients' updates are finite (NaN/Inf rows count for nothing),
-    whether given as `[K, P]` rows or as their linear reduction."""
-    if isinstance(updates, ReducedUpdates):
-        return updates.finite
-    return torch.isfinite(updates).all(dim=1)
-
-
-class LinearAggregate(NamedTuple):
-    """An aggregate that is `finish(sum_k coef(w)_k u_k, w_finite)`, with `coef`
-    elementwise (normalisation belongs in `finish`); engines may stream it in O(P)."""
-
-    coef: Callable[[torch.Tensor], torch.Tensor]
-    finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-    def reduce(self, rows: torch.Tensor, weights: torch.Tensor) -> ReducedUpdates:
-        """Reduce `[K, P]` rows; rows with a NaN or Inf count for nothing."""
-        finite = finite_rows(rows)
-        c = torch.where(finite, self.coef(weights).to(rows.dtype), 0.0)
-        return ReducedUpdates(c @ torch.where(finite[:, None], rows, 0.0), finite)
 
 
 class Transform(NamedTuple):

@@ -17,7 +17,7 @@ import torch
 
 from fedhive.client.update import ClientResult
 from fedhive.config import load_config
-from fedhive.engines.base import client_state_store
+from fedhive.engines.build import client_state_store
 from fedhive.experiment import Experiment
 
 TIMING = ("round_s", "wall_s")
