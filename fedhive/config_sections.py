@@ -191,13 +191,14 @@ class ServerConfig(Section):
     aggregate: Literal[AGGREGATES] = "sum"
     optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(1.0, gt=0)
-    b1: float = Field(0.9, ge=0, lt=1)
-    b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
-    momentum: float = Field(0.9, ge=0, lt=1, description="server momentum (momentum)")
+    # None: the chosen transform's own default (fedhive/algorithms/server_specs.py).
+    b1: float | None = Field(None, ge=0, lt=1)
+    b2: float | None = Field(None, ge=0, lt=1)
+    eps: float | None = Field(None, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
+    momentum: float | None = Field(None, ge=0, lt=1, description="server momentum (momentum)")
     bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
-    beta: float = Field(0.1, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
-    f: int = Field(1, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    beta: float | None = Field(None, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
+    f: int | None = Field(None, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
     m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
     max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
 
