@@ -180,7 +180,7 @@ class ClientConfig(Section):
 
 
 # --- Server chain: the `server` section is a mapping (norm bound -> aggregate -> optimizer,
-# below) or a list of transform specs (fedhive/chain_config.py).
+# below) or a list of transform specs (fedhive/algorithms/server_specs.py).
 
 
 class ServerConfig(Section):
