@@ -27,7 +27,7 @@ from fedhive.models.reference import reference_model  # noqa: E402
 CONCURRENCY, BUFFER, BATCH, STEPS, LR = 1000, 100, 32, 2, 0.1
 WORKLOAD = [
     "data.clients=100000", f"data.batch_size={BATCH}", f"data.batches.min={STEPS}", f"data.batches.max={STEPS}",
-    f"cohort.min={BUFFER}", f"cohort.max={BUFFER}", "client.name=local_sgd", f"client.lr={LR}",
+    f"cohort.min={BUFFER}", f"cohort.max={BUFFER}", "algorithm=fedavg", f"client.lr={LR}",
     "server.aggregate=weighted_mean", "server.optimizer=sgd", "server.lr=1.0", "data.test_size=2000",
 ]
 FEDBUFF = ["mode=async", "system.speed.dist=lognormal", "system.speed.sigma=0.5",

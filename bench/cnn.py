@@ -107,7 +107,7 @@ def cnn_experiment(engine: list[str], rounds: int) -> Experiment:
     """A fedhive Experiment whose dataset and model are the CNN workload's (FedAvg:
     local SGD, weighted mean, server SGD with lr 1)."""
     config = load_config(None, [
-        f"rounds={rounds}", "client.name=local_sgd", f"client.lr={CLIENT_LR}", "server.aggregate=weighted_mean",
+        f"rounds={rounds}", "algorithm=fedavg", f"client.lr={CLIENT_LR}", "server.aggregate=weighted_mean",
         "server.optimizer=sgd", "server.lr=1.0", f"cohort.min={COHORT}", f"cohort.max={COHORT}", *engine,
     ])
     exp = Experiment(config)

@@ -85,7 +85,7 @@ def run_rounds(args: argparse.Namespace, distributed: bool) -> dict:
     from fedhive import rng
     from fedhive.client.update import gradient_update
     from fedhive.config import EngineConfig
-    from fedhive.engines.base import create_engine
+    from fedhive.engines.build import create_engine
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.losses import LOSSES
     from fedhive.server.aggregate import sum_updates

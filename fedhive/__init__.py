@@ -42,15 +42,16 @@ _LAZY = {
     "krum": "fedhive.server.robust",
     "multi_krum": "fedhive.server.robust",
     "norm_bound": "fedhive.server.robust",
-    "proximal_update": "fedhive.client.update",
-    "scaffold_update": "fedhive.client.update",
-    "fednova_update": "fedhive.client.update",
     "local_trainer": "fedhive.client.update",
-    "Algorithm": "fedhive.algorithms",
-    "build_algorithm": "fedhive.algorithms",
+    "local_update": "fedhive.client.update",
+    "Algorithm": "fedhive.algorithms.base",
+    "Hyperparameters": "fedhive.algorithms.base",
+    "Setup": "fedhive.algorithms.base",
+    "FederatedAlgorithm": "fedhive.algorithms.base",
+    "build_algorithm": "fedhive.algorithms.build",
+    "find_algorithm": "fedhive.algorithms.registry",
     "attacked_update": "fedhive.attacks",
     "compare": "fedhive.compare",
-    "PRESETS": "fedhive.presets",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
     "from_csv": "fedhive.data.user",
@@ -73,11 +74,12 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from fedhive.algorithms import Algorithm, build_algorithm
+    from fedhive.algorithms.base import Algorithm, FederatedAlgorithm, Hyperparameters, Setup
+    from fedhive.algorithms.build import build_algorithm
+    from fedhive.algorithms.registry import find_algorithm
     from fedhive.asynchronous import AsyncRunner
     from fedhive.attacks import attacked_update
-    from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
-                                       local_trainer, proximal_update, scaffold_update)
+    from fedhive.client.update import ClientResult, gradient_update, local_sgd_update, local_trainer, local_update
     from fedhive.compare import compare
     from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
@@ -102,7 +104,6 @@ if TYPE_CHECKING:
     from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
-    from fedhive.presets import PRESETS
     from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
     from fedhive.server.robust import krum, median, multi_krum, norm_bound, trimmed_mean
     from fedhive.system import Devices, SyncSystem

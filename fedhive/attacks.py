@@ -59,13 +59,13 @@ def attack_inputs(config: AttackConfig, seed: int) -> RoundInputs:
     return inputs
 
 
-def _poison(config: AttackConfig, update: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+def _poison(config: AttackConfig, update: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     if config.name == "sign_flip":
         return -config.factor * update
     if config.name == "scale":
         return config.factor * update
     if config.name == "gaussian":
-        return state[NOISE]
+        return inputs[NOISE]
     if config.name == "nan":
         return torch.full_like(update, float("nan"))
     return update  # label_flip poisons the data instead
@@ -74,13 +74,14 @@ def _poison(config: AttackConfig, update: torch.Tensor, state: dict[str, torch.T
 def attacked_update(update: ClientUpdate, config: AttackConfig, num_classes: int) -> ClientUpdate:
     """`update` where malicious clients (input `attack.malicious` = 1) attack."""
 
-    def wrapped(params: torch.Tensor, data: Batches, state: dict[str, torch.Tensor], key: torch.Tensor) -> ClientResult:
-        bad = state[MALICIOUS] > 0
-        inner_state = {k: v for k, v in state.items() if not k.startswith("attack.")}
+    def wrapped(params: torch.Tensor, data: Batches, state: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor],
+                key: torch.Tensor) -> ClientResult:
+        bad = inputs[MALICIOUS] > 0
+        own = {k: v for k, v in inputs.items() if k not in (MALICIOUS, NOISE)}  # the wrapped algorithm's inputs
         if config.name == "label_flip":
             flipped = (num_classes - 1 - data.y) * data.mask
             data = data._replace(y=torch.where(bad, flipped, data.y))
-        result = update(params, data, inner_state, key)
-        return result._replace(update=torch.where(bad, _poison(config, result.update, state), result.update))
+        result = update(params, data, state, own, key)
+        return result._replace(update=torch.where(bad, _poison(config, result.update, inputs), result.update))
 
     return wrapped

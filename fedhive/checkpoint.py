@@ -123,6 +123,8 @@ def result_fields(config: Config | dict[str, Any]) -> dict[str, Any]:
             key = f"{prefix}{k}"
             if any(key == n or key.startswith(n + ".") for n in RESULT_NEUTRAL):
                 continue
+            if isinstance(v, list) and v and all(isinstance(item, dict) for item in v):
+                v = {str(i): item for i, item in enumerate(v)}  # the server chain: server.1.lr
             if isinstance(v, dict):
                 walk(v, key + ".")
             else:

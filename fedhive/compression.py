@@ -159,9 +159,9 @@ def compress(update_fn: ClientUpdate, codec: Codec, seed: int, error_feedback: b
     passes through untouched (the aggregate drops it) and leaves the residual as it was.
     Tensor ops only, so every engine runs it (vmap included) with the same result."""
 
-    def update(params: torch.Tensor, data, state: ClientState, key: torch.Tensor) -> ClientResult:
-        inner = {k: v for k, v in state.items() if k != "ef_residual"}
-        res = update_fn(params, data, inner, key)
+    def update(params: torch.Tensor, data, state: ClientState, inputs, key: torch.Tensor) -> ClientResult:
+        inner = {k: v for k, v in state.items() if k != "ef_residual"}  # the wrapped update's own state
+        res = update_fn(params, data, inner, inputs, key)
         target = res.update + state["ef_residual"] if error_feedback else res.update
         sent = codec.roundtrip(target, rng.salted(key.to(target.device), seed, "compression"))
         finite = torch.isfinite(res.update).all()
@@ -193,7 +193,7 @@ def counting_traffic(server: Transform, up_bytes: Callable[[int], int]) -> Trans
 
 
 def apply_compression(config: Config, algorithm: Any) -> Any:
-    """The algorithm (an `Algorithm`) with the configured codec around its client update,
+    """The algorithm (a `FederatedAlgorithm`) with the configured codec around its client update,
     if any, and its server chain counting the bytes sent (always)."""
     c = config.compression
     client_update, client_init = algorithm.client_update, algorithm.client_init

@@ -15,14 +15,13 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from fedhive.config_privacy import AdaptiveClipConfig, CompressionConfig, PrivacyConfig, SecAggConfig  # noqa: F401
 from fedhive.config_sections import (  # noqa: F401
-    _SERVER_FORMS, MODELS, AttackConfig, CheckpointConfig, ClientConfig, CohortConfig, DataConfig, EngineConfig,
+    _SERVER_FORMS, MODELS, AlgorithmConfig, AttackConfig, CheckpointConfig, ClientConfig, CohortConfig, DataConfig, EngineConfig,
     EvalConfig, FaultsConfig, IntRange, ModelConfig, PartitionConfig, Section, Server, ServerConfig, SyntheticConfig,
 )
 from fedhive.config_system import (  # noqa: F401
     AsyncConfig, AvailabilityConfig, Distribution, RoundConfig, StragglersConfig, SystemConfig,
 )
 from fedhive.errors import UserError
-from fedhive.presets import PRESETS, apply_preset
 
 
 class Config(Section):
@@ -38,11 +37,11 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     cohort: CohortConfig = Field(default_factory=CohortConfig)
     client: ClientConfig = Field(default_factory=ClientConfig)
-    server: Server = Field(default_factory=ServerConfig)
+    server: Server = Field(default_factory=ServerConfig, validate_default=True)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
-    algorithm: Literal[tuple(PRESETS)] | None = Field(None, description="a preset filling client and server")
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     attack: AttackConfig | None = None
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -56,7 +55,7 @@ class Config(Section):
     def _mode_fits(self) -> "Config":
         if self.mode == "async" and self.round != RoundConfig():
             raise ValueError("round: deadline, over-commitment and min_completion apply to mode sync only")
-        if self.mode == "async" and self.client.name == "scaffold":
+        if self.mode == "async" and self.algorithm.name == "scaffold":
             raise ValueError("client.name: SCAFFOLD's control variates are not supported in mode async")
         if self.mode == "async" and self.system and self.system.stragglers.fraction > 0:
             raise ValueError("system.stragglers: FedProx-paper stragglers apply to mode sync only")
@@ -90,13 +89,57 @@ class Config(Section):
             raise ValueError("must be cpu, cuda, cuda:N or mps")
         return device
 
+    @field_validator("server", mode="after")
+    @classmethod
+    def _one_form(cls, server: Any) -> list[Any]:
+        """The mapping form becomes the list form once, here: every consumer reads the list."""
+        return server.transforms() if isinstance(server, ServerConfig) else server
+
+    @model_validator(mode="after")
+    def _algorithm_fits(self) -> "Config":
+        """The named algorithm exists, its hyperparameters validate (and are stored
+        resolved), and `client.*` is set only for an algorithm that trains locally."""
+        from fedhive.algorithms.registry import find_algorithm, users_of
+
+        try:
+            algorithm = find_algorithm(self.algorithm.name)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+        try:
+            hp = algorithm.hyperparameters.model_validate(self.algorithm.hyperparameters())
+        except ValidationError as e:
+            raise ValueError(_hyperparameter_errors(e, algorithm.name, users_of)) from None
+        self.algorithm.__pydantic_extra__ = hp.model_dump()
+        # A saved config holds every field at its value: only a changed one is a mistake.
+        changed = sorted(f for f in self.client.model_fields_set
+                         if getattr(self.client, f) != type(self.client).model_fields[f].default)
+        if changed and not algorithm.local_training:
+            field = changed[0]
+            raise ValueError(f"client.{field}: {algorithm.name} does not train locally; client.* applies to "
+                             "local-training algorithms (fedavg, fedprox, ...)")
+        return self
+
     @model_validator(mode="after")
     def _krum_fits(self) -> "Config":
-        specs = self.server.transforms() if isinstance(self.server, ServerConfig) else self.server
-        for spec in specs:
+        for spec in self.server:
             if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
                 raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
         return self
+
+
+def _hyperparameter_errors(err: ValidationError, algorithm: str, users_of) -> str:
+    """`algorithm.<field>: ...` for each bad hyperparameter, naming who uses an unknown one."""
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            users = users_of(field)
+            parts.append(f"algorithm.{field}: not a hyperparameter of {algorithm}"
+                         + (f" (used by {', '.join(users)})" if users else ""))
+        else:
+            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], (dict, list)) else ""
+            parts.append(f"algorithm.{field}: {e['msg']}{got}")
+    return "; ".join(parts)
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -109,6 +152,9 @@ def format_validation_error(err: ValidationError) -> str:
             msg = "unknown key"
         elif "input" in e and not isinstance(e["input"], (dict, list)):
             msg = f"{msg} (got {e['input']!r})"
+        named = re.match(r"(\w+): (.*)", msg)
+        if named and loc and e["type"] == "value_error":  # a section's check naming its own field
+            loc, msg = f"{loc}.{named[1]}", named[2]
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
@@ -124,6 +170,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:
             value = raw
+        if key == "algorithm" and not isinstance(value, dict):
+            key, value = "algorithm.name", value  # so algorithm.<field>=... may follow
         node = tree
         parts = key.split(".")
         for p in parts[:-1]:
@@ -175,9 +223,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with the named algorithm's defaults (its `client` and `server` sections)
+    merged underneath: `algorithm: fedprox` is FedProx, and anything set in `raw` wins.
+    A `server` list in `raw` replaces the defaults' mapping. With no algorithm named the
+    section defaults are FedSGD's, and nothing is imported (so torch is not)."""
+    named = raw.get("algorithm")
+    name = named.get("name") if isinstance(named, dict) else named
+    if not isinstance(name, str):
+        return raw
+    from fedhive.algorithms.registry import find_algorithm
+
+    defaults = {k: v for k, v in find_algorithm(name).defaults.items() if not isinstance(raw.get(k), list)}
+    return _merge(defaults, raw)
+
+
 def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a raw mapping plus dotted overrides into a Config, or raise UserError."""
-    merged = apply_preset(_merge(data, parse_overrides(overrides or [])), _merge)
+    if isinstance(data.get("algorithm"), str):
+        data = {**data, "algorithm": {"name": data["algorithm"]}}
+    merged = _with_defaults(_merge(data, parse_overrides(overrides or [])))
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

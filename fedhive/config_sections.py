@@ -9,7 +9,7 @@ from pydantic import (
     BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator,
 )
 
-from fedhive.chain_config import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
+from fedhive.algorithms.server_specs import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
 
 
 class Section(BaseModel):
@@ -143,39 +143,77 @@ class CohortConfig(Section):
         return self
 
 
-class ClientConfig(Section):
-    """The client update: `gradient` (FedSGD), `local_sgd` (FedAvg), `proximal` (FedProx),
-    `scaffold` (SCAFFOLD option II) or `fednova` (FedNova)."""
+class AlgorithmConfig(Section):
+    """Which algorithm runs, by `name` (a module of fedhive/algorithms, or a user's own
+    `module.path:NAME`), and its hyperparameters: the other keys, validated against the
+    algorithm's own model when the whole config is (fedhive/config.py)."""
 
-    name: Literal["gradient", "local_sgd", "proximal", "scaffold", "fednova"] = "gradient"
-    lr: float = Field(0.1, gt=0, description="client learning rate (local training)")
-    epochs: int = Field(1, ge=1, description="local passes over the client's batches (local training)")
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
+
+    name: str = Field("fedsgd", description="fedsgd, fedavg, fedprox, ... or module.path:NAME")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The algorithm's own fields, as set (resolved to all of them after validation)."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+class ClientConfig(Section):
+    """The shared local trainer of the local-training algorithms (fedavg, fedprox, ...)."""
+
+    lr: float = Field(0.1, gt=0, description="client learning rate")
+    epochs: int = Field(1, ge=1, description="local passes over the client's batches")
     steps: int | None = Field(None, ge=1, description="exactly this many local steps instead of epochs")
     momentum: float = Field(0.0, ge=0, lt=1, description="client SGD momentum")
     weight_decay: float = Field(0.0, ge=0, description="client L2 weight decay")
-    mu: float = Field(0.01, ge=0, description="FedProx proximal weight (proximal)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data:
+            raise ValueError("name: the client update comes with the algorithm: set algorithm.name "
+                             "(fedsgd, fedavg, fedprox, scaffold, fednova, ...)")
+        if isinstance(data, dict) and "mu" in data:
+            raise ValueError("mu: a hyperparameter of fedprox: set algorithm.mu (with algorithm.name=fedprox)")
+        return data
 
 
 # --- Server chain: the `server` section is a mapping (norm bound -> aggregate -> optimizer,
-# below) or a list of transform specs (fedhive/chain_config.py).
+# below) or a list of transform specs (fedhive/algorithms/server_specs.py).
 
 
 class ServerConfig(Section):
     """The server chain in its common shape: optional norm bound, an aggregate, then a
-    server optimizer. Fields that the chosen aggregate or optimizer do not use are ignored."""
+    server optimizer; converted to the list form when the config is validated. Setting a
+    field that the chosen aggregate and optimizer do not use is an error."""
 
     aggregate: Literal[AGGREGATES] = "sum"
     optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(1.0, gt=0)
-    b1: float = Field(0.9, ge=0, lt=1)
-    b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
-    momentum: float = Field(0.9, ge=0, lt=1, description="server momentum (momentum)")
+    # None: the chosen transform's own default (fedhive/algorithms/server_specs.py).
+    b1: float | None = Field(None, ge=0, lt=1)
+    b2: float | None = Field(None, ge=0, lt=1)
+    eps: float | None = Field(None, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
+    momentum: float | None = Field(None, ge=0, lt=1, description="server momentum (momentum)")
     bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
-    beta: float = Field(0.1, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
-    f: int = Field(1, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    beta: float | None = Field(None, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
+    f: int | None = Field(None, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
     m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
     max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
+
+    @model_validator(mode="after")
+    def _fields_apply(self) -> "ServerConfig":
+        chosen = [self.aggregate, self.optimizer, *(["norm_bound"] if self.max_norm is not None else [])]
+        used = {"aggregate", "optimizer", "max_norm"}.union(*(SPECS[n].model_fields for n in chosen))
+        for name in sorted(self.model_fields_set - used):
+            users = [n for n in (*AGGREGATES, *OPTIMIZERS) if name in SPECS[n].model_fields]
+            raise ValueError(f"{name}: not used by {self.aggregate} and {self.optimizer}; it applies to "
+                             f"{', '.join(users)}")
+        return self
 
     def transforms(self) -> list[Any]:
         """The same chain as a list of transform specs."""

@@ -19,7 +19,8 @@ from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
-from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
+from fedhive.engines.base import CohortResult
+from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
@@ -27,6 +28,7 @@ from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import build_sampler
 from fedhive.server.chain import RoundContext, finite_rows
+from fedhive.server.step import Cohort, kept_states, server_step
 from fedhive.stopping import GracefulStop
 from fedhive.system import build_system
 from fedhive.system.work import payload_bytes
@@ -65,48 +67,49 @@ class Experiment:
     def step(self) -> dict[str, Any]:
         """Run one round (async: one server step), evaluate, and return its metrics row."""
         t0 = time.perf_counter()
-        row = self.asynchronous.step() if self.asynchronous is not None else self.sync_round()
+        row = self.take_step(self.asynchronous.next_cohort() if self.asynchronous is not None else self.sync_cohort())
         row.update(self.evaluate(self.round - 1) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
         row["round_s"] = time.perf_counter() - t0
         return row
 
-    def sync_round(self) -> dict[str, Any]:
-        """Sample, plan under the system model, train the clients whose work counts, step
-        the server. Client updates that failed or are not finite are dropped; if none is
-        usable, too few arrived, or the server step would make the model non-finite, the
-        round is skipped (warned)."""
+    def take_step(self, cohort: Cohort) -> dict[str, Any]:
+        """The one server step on a scheduler's cohort (a sync round or an async buffer);
+        a skipped step (none usable, too few arrived, a non-finite model) is warned."""
+        result = server_step(self.algorithm.server, self.params, self.server_state, cohort.updates, cohort.ctx,
+                             cohort.mixing_rate, cohort.not_ready)
+        if result.committed:
+            self.params, self.server_state, self.empty_rounds = result.params, result.server_state, 0
+            cohort.commit()
+        else:
+            self.skip_round(result.reason)
+            warnings.warn(f"{cohort.label}: {result.reason}; {cohort.skipped}, model unchanged", FedhiveWarning)
+        self.round += 1
+        return cohort.finish()
+
+    def sync_cohort(self) -> Cohort:
+        """A sync round's cohort: sample, plan under the system model, train the clients
+        whose work counts. Failed or non-finite updates are dropped (their clients keep
+        their state); the round is skipped if too few clients arrived."""
         r = self.round
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
-        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
+        inputs = self.algorithm.round_inputs(r, ids, self.params, self.server_state)
         server = self.algorithm.server
-        out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, server.linear)
+        out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, inputs,
+                              server.linear)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,
-                           client_states=out.states)
+                           outputs=out.outputs)
         usable = finite_rows(out.updates)
-        if plan.step and usable.any() and self._server_step(out.updates, ctx):
-            self.client_states.scatter(ids, keep_dropped_states(states, out.states, usable))
-            self.empty_rounds = 0
-        else:
-            reason = ("fewer than round.min_completion clients arrived" if not plan.step
-                      else "the server step was not finite" if usable.any() else "no client update was usable")
-            self.skip_round(reason)
-            warnings.warn(f"round {r + 1}: {reason}; round skipped, model unchanged", FedhiveWarning)
-        self.round += 1
-        row: dict[str, Any] = {"round": self.round, **cohort_metrics(out, usable), **ctx.metrics}
-        row.setdefault("dropped", int((~usable).sum()))
-        row.update(plan.metrics)
-        return row
 
-    def _server_step(self, updates: torch.Tensor, ctx: RoundContext) -> bool:
-        """Apply the server chain; commit its step and state only if the model stays finite."""
-        step, server_state = self.algorithm.server.update(updates, self.server_state, ctx)
-        params = self.params + step
-        if not torch.isfinite(params).all():
-            return False
-        self.params, self.server_state = params, server_state
-        return True
+        def row() -> dict[str, Any]:
+            metrics: dict[str, Any] = {"round": r + 1, **cohort_metrics(out, usable), **ctx.metrics}
+            metrics.setdefault("dropped", int((~usable).sum()))
+            return {**metrics, **plan.metrics}
+
+        return Cohort(out.updates, ctx, row, f"round {r + 1}", "round skipped",
+                      commit=lambda: self.client_states.scatter(ids, kept_states(states, out.states, usable)),
+                      not_ready=None if plan.step else "fewer than round.min_completion clients arrived")
 
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
@@ -266,6 +269,3 @@ def cohort_metrics(out: CohortResult, usable: torch.Tensor) -> dict[str, Any]:
     return {"train_loss": train_loss, "clients": len(out.weights), "samples": int(samples)}
 
 
-def keep_dropped_states(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], usable: torch.Tensor):
-    """The cohort's new client states, except that a dropped client keeps its old one."""
-    return {k: torch.where(usable.view(-1, *[1] * (v.dim() - 1)), v, old[k]) if k in old else v for k, v in new.items()}

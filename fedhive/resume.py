@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from fedhive.config import Config, build_config, read_yaml
 from fedhive.errors import FedhiveWarning, UserError
-from fedhive.engines.base import is_leader
+from fedhive.engines.build import is_leader
 from fedhive.experiment import Experiment
 from fedhive.recorder import truncate_metrics
 

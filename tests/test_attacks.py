@@ -31,22 +31,22 @@ def client():
 def _run(model, p, data, name, malicious, **kw):
     config = AttackConfig(name=name, **kw)
     update = attacked_update(local_sgd_update(model, lr=0.5), config, num_classes=2)
-    state = {MALICIOUS: torch.tensor(float(malicious))}
+    inputs = {MALICIOUS: torch.tensor(float(malicious))}
     if name == "gaussian":  # the noise input for client 7 at round 0, as the loop builds it
-        state.update({k: v[0] for k, v in attack_inputs(config, 0)(0, [7], p, None).items() if k != MALICIOUS})
-    return update(p, data, state, torch.tensor(7)).update
+        inputs.update({k: v[0] for k, v in attack_inputs(config, 0)(0, [7], p, None).items() if k != MALICIOUS})
+    return update(p, data, {}, inputs, torch.tensor(7)).update
 
 
 @pytest.mark.parametrize("name", ["sign_flip", "scale", "gaussian", "label_flip", "nan"])
 def test_honest_clients_are_untouched(client, name):
     model, p, data = client
-    honest = local_sgd_update(model, lr=0.5)(p, data, {}, 0).update
+    honest = local_sgd_update(model, lr=0.5)(p, data, {}, {}, 0).update
     assert torch.equal(_run(model, p, data, name, False, fraction=1.0), honest)
 
 
 def test_each_attack_sends_what_it_says(client):
     model, p, data = client
-    honest = local_sgd_update(model, lr=0.5)(p, data, {}, 0).update
+    honest = local_sgd_update(model, lr=0.5)(p, data, {}, {}, 0).update
     torch.testing.assert_close(_run(model, p, data, "sign_flip", True), -4.0 * honest)
     torch.testing.assert_close(_run(model, p, data, "scale", True, factor=10.0), 10.0 * honest)
     assert torch.isnan(_run(model, p, data, "nan", True)).all()
@@ -54,7 +54,7 @@ def test_each_attack_sends_what_it_says(client):
     torch.testing.assert_close(_run(model, p, data, "gaussian", True, std=0.5, fraction=1.0), noise)
     flipped = data._replace(y=(1 - data.y) * data.mask)
     torch.testing.assert_close(_run(model, p, data, "label_flip", True),
-                               local_sgd_update(model, lr=0.5)(p, flipped, {}, 0).update)
+                               local_sgd_update(model, lr=0.5)(p, flipped, {}, {}, 0).update)
 
 
 @pytest.mark.parametrize("name", ["sign_flip", "scale", "gaussian", "label_flip", "nan"])

@@ -91,11 +91,11 @@ def test_config_hash_ignores_only_result_neutral_fields():
     assert config_hash(base) == config_hash(neutral)
     changed = tiny_config("seed=4", "server.lr=0.5")
     assert config_hash(base) != config_hash(changed)
-    assert changed_fields(base, changed) == ["seed (0 -> 4)", "server.lr (1.0 -> 0.5)"]
+    assert changed_fields(base, changed) == ["seed (0 -> 4)", "server.1.lr (1.0 -> 0.5)"]
 
 
 def test_state_dict_round_trip_restores_every_part(tmp_path):
-    config = tiny_config("client.name=local_sgd")
+    config = tiny_config("algorithm=fedavg", "server.optimizer=adam")
     a = Experiment(config)
     for _ in range(3):
         a.history.append(a.step())

@@ -75,8 +75,8 @@ def test_randk_is_unbiased_without_error_feedback():
 
 
 def constant_update(value: torch.Tensor):
-    def update(params, data, state, key):
-        return ClientResult(value, torch.tensor(1.0), state, {})
+    def update(params, data, state, inputs, key):
+        return ClientResult(value, torch.tensor(1.0), state, {}, {})
     return update
 
 
@@ -86,7 +86,7 @@ def test_error_feedback_residual_plus_sent_is_the_original():
     total_sent = torch.zeros(1000)
     for r in range(5):
         target = X + state["ef_residual"]
-        res = wrapped(torch.zeros(1000), None, state, torch.tensor(r))
+        res = wrapped(torch.zeros(1000), None, state, {}, torch.tensor(r))
         assert torch.allclose(res.update + res.state["ef_residual"], target)
         total_sent += res.update
         state = res.state
@@ -98,7 +98,7 @@ def test_nonfinite_update_passes_through_and_keeps_the_residual():
     bad = torch.full((1000,), float("nan"))
     wrapped = compress(constant_update(bad), topk(0.01), seed=0, error_feedback=True)
     state = {"ef_residual": torch.ones(1000)}
-    res = wrapped(torch.zeros(1000), None, state, torch.tensor(0))
+    res = wrapped(torch.zeros(1000), None, state, {}, torch.tensor(0))
     assert res.update.isnan().all() and torch.equal(res.state["ef_residual"], torch.ones(1000))
 
 

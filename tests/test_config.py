@@ -13,7 +13,9 @@ def test_defaults_are_the_reference_experiment():
     c = Config()
     assert (c.rounds, c.cohort.min, c.cohort.max) == (100, 20, 29)
     assert (c.data.batches.min, c.data.batches.max, c.data.batch_size, c.data.test_size) == (5, 9, 1000, 1000)
-    assert (c.client.name, c.server.aggregate, c.server.optimizer, c.server.lr) == ("gradient", "sum", "adam", 1.0)
+    assert c.algorithm.name == "fedsgd"
+    assert [t.model_dump() for t in c.server] == [
+        {"name": "sum"}, {"name": "adam", "lr": 1.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "bias_correction": True}]
 
 
 def test_reference_yaml_equals_defaults():
@@ -22,7 +24,7 @@ def test_reference_yaml_equals_defaults():
 
 def test_overrides_are_parsed_as_yaml_and_nested():
     c = load_config(REPO / "configs" / "reference.yaml", ["rounds=20", "seed=3", "cohort.min=5", "cohort.max=10", "server.eps=1e-6"])
-    assert (c.rounds, c.seed, c.cohort.min, c.cohort.max, c.server.eps) == (20, 3, 5, 10, 1e-6)
+    assert (c.rounds, c.seed, c.cohort.min, c.cohort.max, c.server[1].eps) == (20, 3, 5, 10, 1e-6)
     assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
 
 

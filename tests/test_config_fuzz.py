@@ -68,7 +68,7 @@ CASES = [
     ("cohort: {min: 10, max: 5}\n", [], "cohort: min (10) must be <= max (5)"),
     ("data: {clients: 10}\n", [], "cohort.max (29) is larger than data.clients (10)"),
     # client, server, engine, checkpoint, faults
-    ("client: {name: adam}\n", [], "client.name:"),
+    ("client: {name: adam}\n", [], "client.name: the client update comes with the algorithm"),
     ("client: {lr: 0}\n", [], "client.lr:"),
     ("client: {lr: -0.1}\n", [], "client.lr:"),
     ("client: {lr: .nan}\n", [], "client.lr:"),
@@ -102,7 +102,7 @@ CASES = [
     (None, ["seed={a: 1}"], "seed:"),
     (None, ["cohort.min=30"], "cohort: min (30) must be <= max (29)"),
     (None, ["server.aggregate=krum", "server.f=9"], "krum with f=9 needs cohort.min > 2f + 2 = 20"),
-    (None, ["algorithm=fedmagic"], "algorithm:"),
+    (None, ["algorithm=fedmagic"], "algorithm.name: unknown algorithm"),
     (None, ["attack.name=sign_flip", "attack.fraction=1.5"], "attack.fraction:"),
     ("rounds: 5\n", ["data.batches.max=x"], "data.batches.max:"),
     # found only when the experiment is built or its folder made

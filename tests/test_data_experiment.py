@@ -14,7 +14,7 @@ from fedhive.data import from_arrays
 from fedhive.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
-FEDAVG = ["client.name=local_sgd", "server.aggregate=weighted_mean", "server.optimizer=sgd", "server.lr=1.0"]
+FEDAVG = ["algorithm=fedavg", "server.aggregate=weighted_mean", "server.optimizer=sgd", "server.lr=1.0"]
 
 
 def cli(*args, cwd):

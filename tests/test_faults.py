@@ -33,8 +33,8 @@ def experiment(*overrides: str, fault=None, bad=lambda cid: False) -> Experiment
     if fault is not None:
         inner = exp.algorithm.client_update
 
-        def update(params, data, state, key):
-            result = inner(params, data, state, key)
+        def update(params, data, state, inputs, key):
+            result = inner(params, data, state, inputs, key)
             return fault(result) if bad(client_of(exp, key)) else result
 
         exp.algorithm = exp.algorithm._replace(client_update=update)
@@ -135,8 +135,8 @@ def test_a_dropped_client_keeps_its_state(fault):
     is not overwritten; the others' states advance."""
     exp = experiment()
 
-    def counting(params, data, state, key):
-        result = ClientResult(torch.zeros_like(params), data.mask.sum(), {"n": state["n"] + 1}, {"loss": torch.tensor(0.5)})
+    def counting(params, data, state, inputs, key):
+        result = ClientResult(torch.zeros_like(params), data.mask.sum(), {"n": state["n"] + 1}, {}, {"loss": torch.tensor(0.5)})
         return fault(result) if client_of(exp, key) % 2 else result
 
     exp.algorithm = exp.algorithm._replace(client_update=counting)

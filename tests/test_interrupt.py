@@ -24,8 +24,8 @@ def double_sigint() -> None:
 def break_mid_round(exp: Experiment, interrupt) -> None:
     """Call `interrupt` in round BREAK_AT + 1, after its clock or event queue has moved."""
     if exp.asynchronous is not None:
-        runner, step = exp.asynchronous, exp.asynchronous._server_step
-        runner._server_step = lambda: (interrupt() if exp.round == BREAK_AT else None, step())[1]
+        runner, step = exp.asynchronous, exp.asynchronous._buffered_cohort
+        runner._buffered_cohort = lambda: (interrupt() if exp.round == BREAK_AT else None, step())[1]
     else:
         run = exp.engine.run
         exp.engine.run = lambda *a, **k: (interrupt() if a[3] == BREAK_AT else None, run(*a, **k))[1]

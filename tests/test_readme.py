@@ -19,3 +19,9 @@ def test_ci_runs_the_readme_test_command():
     test_cmd = _readme_commands()[1]
     ci = (REPO / ".ci/run").read_text()
     assert test_cmd in ci.splitlines()
+
+
+def test_the_readme_shows_the_whole_feddyn_module():
+    text = (REPO / "README.md").read_text().split("## Write your own algorithm", 1)[1]
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == (REPO / "fedhive/algorithms/feddyn.py").read_text()

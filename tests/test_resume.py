@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fedhive.algorithms.registry import registered
 from fedhive.checkpoint import decode, list_checkpoints, save_checkpoint
 from fedhive.cli import main
 from fedhive.config import load_config
@@ -36,16 +37,16 @@ REFERENCE = ["data.clients=1000", "data.batch_size=1000", "data.batches.min=5", 
 ALGORITHMS = [
     ("reference", REFERENCE),
     ("fedsgd_adam_sequential", ["engine.name=sequential"]),
-    ("fedavg_sgd", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean"]),
+    ("fedavg_sgd", ["algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean"]),
     ("fedavgm", ["algorithm=fedavgm"]),
     ("scaffold", ["algorithm=scaffold"]),
     ("dp_adaptive_clip_topk_ef", ["privacy.mechanism=central", "privacy.accountant=rdp", "cohort.min=4", "cohort.max=4",
                                   "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=0.3",
                                   "compression.name=topk", "compression.fraction=0.5", "compression.error_feedback=true"]),
-    ("system_sync", ["client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean",
+    ("system_sync", ["algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
                      "system.speed.dist=lognormal", "system.speed.sigma=1.0", "round.deadline=0.1",
                      "round.straggler_policy=partial", "round.overcommit=1.5", "system.dropout=0.1"]),
-    ("async_fedbuff", ["mode=async", "client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean",
+    ("async_fedbuff", ["mode=async", "algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
                        "system.speed.dist=lognormal", "asynchronous.concurrency=6", "asynchronous.buffer_size=3",
                        "asynchronous.staleness=polynomial"]),
 ]
@@ -105,8 +106,12 @@ def wait_for_rows(proc: subprocess.Popen, run_dir: Path, n: int, timeout: float 
         time.sleep(0.02)
 
 
+# The contract table's resume row: every registered algorithm, none named here.
+REGISTERED = [pytest.param([f"algorithm={name}"], id=f"algorithm_{name}", marks=pytest.mark.slow) for name in registered()]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides", [o for _, o in ALGORITHMS], ids=[name for name, _ in ALGORITHMS])
+@pytest.mark.parametrize("overrides", [*(pytest.param(o, id=name) for name, o in ALGORITHMS), *REGISTERED])
 def test_kill_9_then_resume_is_bit_identical(overrides, tmp_path):
     proc = start_run(tmp_path, overrides)
     run_dir = tmp_path / "killed"

@@ -9,7 +9,7 @@ import pytest
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 
-BASE = ["rounds=20", "data.batch_size=100", "client.name=local_sgd", "client.lr=1.0",
+BASE = ["rounds=20", "data.batch_size=100", "algorithm=fedavg", "client.lr=1.0",
         "server.optimizer=sgd", "server.lr=1.0", "server.beta=0.2", "server.f=6"]
 ATTACK = "attack={name: sign_flip, fraction: 0.2}"
 

@@ -1,9 +1,9 @@
 """Asynchronous training on the simulated clock: FedBuff, and FedAsync as buffer size 1.
 
 Clients start from the model version current when they start and arrive after their
-task time; the server steps after every `buffer_size` arrivals, scaling each update by
-its staleness weight and sending the buffer through the same server chain as a sync
-round. Training is lazy: a started client is trained only when the first still
+task time; after every `buffer_size` arrivals the buffer, each update scaled by its
+staleness weight, is the cohort of the same server step a sync round takes
+(fedhive/server/step.py). Training is lazy: a started client is trained only when the first still
 untrained client must arrive, together with every other started one, in one stacked
 vmap across model versions. A client's update depends only on its start version, its
 data and its key, so when it is computed does not change it.
@@ -12,7 +12,6 @@ data and its key, so when it is computed does not change it.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import torch
@@ -22,8 +21,9 @@ from fedhive.asynchronous.events import ARRIVE, LOST, START, EventQueue
 from fedhive.asynchronous.staleness import example_weight, staleness_weight
 from fedhive.asynchronous.tasks import CandidateStream, Task, train_tasks
 from fedhive.config import SystemConfig
-from fedhive.errors import FedhiveWarning, UserError
+from fedhive.errors import UserError
 from fedhive.server.chain import RoundContext
+from fedhive.server.step import Cohort
 from fedhive.system.devices import Devices
 from fedhive.system.distributions import keyed_uniform
 from fedhive.system.work import payload_bytes, samples_processed
@@ -32,8 +32,8 @@ COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
 
 
 class AsyncRunner:
-    """Drives an Experiment in `mode: async`; `step()` runs events up to the next server
-    step and returns its metrics row. `state_dict()` holds everything a resume needs."""
+    """The scheduler of `mode: async`: `next_cohort()` runs events up to the next server
+    step and returns the buffer as its cohort. `state_dict()` holds everything a resume needs."""
 
     def __init__(self, exp):
         self.exp, self.cfg = exp, exp.config.asynchronous
@@ -58,15 +58,15 @@ class AsyncRunner:
 
     # -- events ---------------------------------------------------------------------------
 
-    def step(self) -> dict[str, Any]:
-        """Process events until the buffer is full, then step the server."""
+    def next_cohort(self) -> Cohort:
+        """Process events until the buffer is full; the buffer is the server step's cohort."""
         while len(self.buffer) < self.cfg.buffer_size:
             if not len(self.queue):
                 raise UserError("asynchronous: no client left in flight or due to start (arrival_rate too low?)")
             ev = self.queue.pop()
             self.sim_time = ev.time
             {START: self._start, ARRIVE: self._arrive, LOST: self._lost}[ev.kind](ev)
-        return self._server_step()
+        return self._buffered_cohort()
 
     def _start(self, ev) -> None:
         t = ev.time
@@ -144,7 +144,7 @@ class AsyncRunner:
 
     # -- the server -----------------------------------------------------------------------
 
-    def _server_step(self) -> dict[str, Any]:
+    def _buffered_cohort(self) -> Cohort:
         exp = self.exp
         buf = sorted(self.buffer, key=lambda b: b[0])  # start order: sums ignore arrival ties
         self.buffer = []
@@ -152,37 +152,32 @@ class AsyncRunner:
         rows = gather_rows([r for _, _, r in buf])
         samples = rows["weight"]
         scale = staleness_weight(self.cfg, stale).to(exp.params.dtype)
-        updates = rows["update"] * scale.unsqueeze(1)
-        weights = example_weight(self.cfg, samples)
-        ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed)
-        step, server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
-        params = exp.params + (self.cfg.mixing_rate * step if self.cfg.mixing_rate != 1 else step)
-        if torch.isfinite(params).all():  # a non-finite step is skipped, as in a sync round
-            exp.params, exp.server_state, exp.empty_rounds = params, server_state, 0
-        else:
-            exp.skip_round("the server step was not finite")
-            warnings.warn(f"server step {self.version + 1}: the step was not finite; skipped, model unchanged",
-                          FedhiveWarning)
-        self.version += 1
-        exp.round = self.version
-        self.ring[self.version] = exp.params
-        self._prune_ring()
-        losses = rows["loss"]
-        row: dict[str, Any] = {
-            "round": self.version,
-            "train_loss": float((losses * samples).sum() / samples.sum()),
-            "clients": len(buf),
-            "samples": int(samples.sum()),
-            **ctx.metrics,
-            "sim_time": self.sim_time,
-            "staleness_mean": float(stale.double().mean()),
-            "staleness_max": int(stale.max()),
-            "concurrency": len(self.tasks),
-            **self.counts,
-            "versions_held": len(self.ring),
-        }
-        self.counts.update({k: 0 for k in COUNTERS if k != "updates"})
-        return row
+        ctx = RoundContext(round=self.version, params=exp.params, weights=example_weight(self.cfg, samples),
+                           seed=exp.config.seed)
+
+        def finish() -> dict[str, Any]:
+            self.version += 1
+            self.ring[self.version] = exp.params
+            self._prune_ring()
+            losses = rows["loss"]
+            row: dict[str, Any] = {
+                "round": self.version,
+                "train_loss": float((losses * samples).sum() / samples.sum()),
+                "clients": len(buf),
+                "samples": int(samples.sum()),
+                **ctx.metrics,
+                "sim_time": self.sim_time,
+                "staleness_mean": float(stale.double().mean()),
+                "staleness_max": int(stale.max()),
+                "concurrency": len(self.tasks),
+                **self.counts,
+                "versions_held": len(self.ring),
+            }
+            self.counts.update({k: 0 for k in COUNTERS if k != "updates"})
+            return row
+
+        return Cohort(rows["update"] * scale.unsqueeze(1), ctx, finish, f"server step {self.version + 1}", "skipped",
+                      mixing_rate=self.cfg.mixing_rate)
 
     # -- checkpoint -----------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import torch
 from fedhive.data.batches import Batches, concat_batches, trim_steps
 from fedhive.engines.base import CohortResult
 from fedhive.engines.stacked import run_stacked
+from fedhive.server.chain import finite_rows
+from fedhive.server.step import kept_states
 from fedhive.system.budget import step_samples
 
 
@@ -81,8 +83,8 @@ def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[di
     (version, draw) group, as a sync round would."""
     ids = [t.client for t in tasks]
     states = exp.client_states.gather(ids)
-    if any(inputs):  # the algorithm's per-round inputs, taken when each client started
-        states.update({k: torch.cat([x[k] for x in inputs]) for k in inputs[0]})
+    # The algorithm's per-round inputs, taken when each client started.
+    inputs = {k: torch.cat([x[k] for x in inputs]) for k in inputs[0]} if any(inputs) else {}
     update = exp.algorithm.client_update
     if stacked:
         draws = sorted({t.draw for t in tasks})
@@ -93,22 +95,23 @@ def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[di
         inverse[order] = torch.arange(len(order))
         data = Batches(*(t.index_select(0, inverse) for t in data))
         params = torch.stack([ring[t.version] for t in tasks])
-        out = run_stacked(update, params, data, states, torch.tensor(ids), chunk)
+        out = run_stacked(update, params, data, states, inputs, torch.tensor(ids), chunk)
     else:
-        out = _train_grouped(exp, tasks, ring, states)
-    exp.client_states.scatter(ids, out.states)
+        out = _train_grouped(exp, tasks, ring, states, inputs)
+    # As in a sync round, a client whose update is not finite keeps its old state.
+    exp.client_states.scatter(ids, kept_states(states, out.states, finite_rows(out.updates)))
     return out
 
 
-def _train_grouped(exp, tasks, ring, states) -> CohortResult:
+def _train_grouped(exp, tasks, ring, states, inputs) -> CohortResult:
     keys = sorted({(t.version, t.draw) for t in tasks})
     rows = {k: [i for i, t in enumerate(tasks) if (t.version, t.draw) == k] for k in keys}
     parts = []
     for v, d in keys:
         idx = torch.tensor(rows[(v, d)])
-        sub = {k: s.index_select(0, idx) for k, s in states.items()}
+        sub = lambda rows: {k: s.index_select(0, idx) for k, s in rows.items()}  # noqa: E731
         parts.append(exp.engine.run(exp.algorithm.client_update, ring[v], exp.dataset, d,
-                                    [tasks[i].client for i in rows[(v, d)]], sub))
+                                    [tasks[i].client for i in rows[(v, d)]], sub(states), sub(inputs)))
     order = torch.tensor([i for k in keys for i in rows[k]], dtype=torch.long)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order))
@@ -117,4 +120,5 @@ def _train_grouped(exp, tasks, ring, states) -> CohortResult:
         cat([p.updates for p in parts]), cat([p.weights for p in parts]),
         {k: cat([p.metrics[k] for p in parts]) for k in parts[0].metrics},
         {k: cat([p.states[k] for p in parts]) for k in parts[0].states},
+        {k: cat([p.outputs[k] for p in parts]) for k in parts[0].outputs},
     )

@@ -1,6 +1,6 @@
 """Client updates as pure `torch.func` functions, run unchanged by every engine.
 
-A client update maps `(global_params [P], batches, state, key) -> ClientResult`. Its
+A client update maps `(global_params [P], batches, state, inputs, key) -> ClientResult`. Its
 `update` is a pseudo-gradient: the server treats it like a gradient and steps against
 it, so FedSGD returns the summed batch gradients and FedAvg returns `params - local`.
 Nothing here loops over samples, branches on tensor values or knows which engine calls
@@ -15,10 +15,8 @@ at once, with its weights and per-client metrics. The gradient update has one (a
 weighted sum of gradients is the gradient of the weighted sum of losses, so the cohort
 goes through one forward/backward); wrappers that change the update must not copy it.
 
-The local-training updates share one loop (`local_trainer`): FedAvg (McMahan et al. 2017)
-is plain local SGD, FedProx (Li et al. 2020) adds the proximal gradient `mu (y - x)`,
-SCAFFOLD (Karimireddy et al. 2020) adds the control-variate correction `c - c_i`, and
-FedNova (Wang et al. 2020) normalizes the result by the number of local steps.
+The local-training algorithms (fedhive/algorithms/) share one loop, `local_trainer`: a
+variant adds only what differs (a gradient correction, a normalization, client state).
 """
 
 from __future__ import annotations
@@ -29,22 +27,29 @@ import torch
 from torch.func import grad
 
 from fedhive.client.state import ClientState
-from fedhive.config import ClientConfig
 from fedhive.data.batches import Batches
 from fedhive.models.functional import FunctionalModel
 
 
+RoundInputs = dict[str, torch.Tensor]
+RoundOutputs = dict[str, torch.Tensor]
+
+
 class ClientResult(NamedTuple):
     """What one client sends back: `update` [P], `weight` (its sample count), its new
-    state, and scalar metrics such as its training loss."""
+    persistent `state` (the names of its initial state, kept by the client-state store),
+    its per-round `outputs` for the server (SCAFFOLD's `delta_c`, FedNova's step count:
+    read by the server half, never stored), and scalar metrics such as its training loss."""
 
     update: torch.Tensor
     weight: torch.Tensor
     state: ClientState
+    outputs: RoundOutputs
     metrics: dict[str, torch.Tensor]
 
 
-ClientUpdate = Callable[[torch.Tensor, Batches, ClientState, torch.Tensor], ClientResult]
+# `(global params [P], batches, persistent state, per-round inputs from the server, key)`.
+ClientUpdate = Callable[[torch.Tensor, Batches, ClientState, RoundInputs, torch.Tensor], ClientResult]
 # Extra gradient term at the local model y, given the global model x: `(y, x) -> [P]`.
 Correction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -66,10 +71,11 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
 
     grad_fn = grad(total_loss, has_aux=True)
 
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
+    def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
+               key: torch.Tensor) -> ClientResult:
         g, per_step = grad_fn(params, data)
         loss = _sample_weighted_loss(per_step, data.mask)
-        return ClientResult(g, data.mask.sum(), state, {"loss": loss})
+        return ClientResult(g, data.mask.sum(), state, {}, {"loss": loss})
 
     update.cohort_sum = CohortSum(model)
     return update
@@ -127,7 +133,7 @@ def _no_correction(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
                   momentum: float = 0.0, weight_decay: float = 0.0):
-    """The local SGD loop shared by FedAvg, FedProx, SCAFFOLD and FedNova.
+    """The local SGD loop shared by every local-training algorithm.
 
     Runs `epochs` passes over the client's batches in order, or, when `steps` is set,
     exactly `steps` steps cycling through its real batches. Each step is
@@ -176,89 +182,20 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     return train
 
 
+def local_update(train, correction: Correction | None = None) -> ClientUpdate:
+    """The client update of a local-training algorithm: run `train` (a `local_trainer`)
+    with `correction`, return `params - local` weighted by the client's sample count.
+    A variant that needs more (state, outputs) writes its own around `train`."""
+
+    def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
+               key: torch.Tensor) -> ClientResult:
+        run = train(params, data, correction)
+        return ClientResult(params - run.local, data.mask.sum(), state, {}, {"loss": run.loss})
+
+    return update
+
+
 def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
                      momentum: float = 0.0, weight_decay: float = 0.0) -> ClientUpdate:
     """FedAvg's local training (see `local_trainer`); returns `params - local_params`."""
-    train = local_trainer(model, lr, epochs, steps, momentum, weight_decay)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data)
-        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
-
-    return update
-
-
-def proximal_update(model: FunctionalModel, mu: float, **sgd) -> ClientUpdate:
-    """FedProx: local SGD on `F_k(y) + mu/2 |y - x|^2`, i.e. with the proximal gradient
-    `mu (y - x)` added at every step. `mu = 0` is FedAvg. `sgd` as in `local_trainer`."""
-    train = local_trainer(model, **sgd)
-
-    def proximal(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        return mu * (local - params)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data, proximal)
-        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
-
-    return update
-
-
-def scaffold_init(params: torch.Tensor) -> ClientState:
-    """SCAFFOLD's initial client state: control variate c_i = 0."""
-    return {"c": torch.zeros_like(params)}
-
-
-def scaffold_update(model: FunctionalModel, **sgd) -> ClientUpdate:
-    """SCAFFOLD, option II (Karimireddy et al. 2020, Algorithm 1).
-
-    Reads the client's control variate `state["c"]` (c_i) and the server's control
-    variate `state["server_c"]` (c, broadcast with the model). Local steps use
-    `g(y) - c_i + c`; then `c_i+ = c_i - c + (x - y) / (K lr)` with K the number of
-    local steps taken. Returns the new state `{"c": c_i+, "delta_c": c_i+ - c_i}`; the
-    store keeps `c`, the server's control transform reads `delta_c`.
-    """
-    lr = sgd["lr"]
-    train = local_trainer(model, **sgd)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        c_i, c = state["c"], state["server_c"]
-        run = train(params, data, lambda local, x: c - c_i)
-        delta = params - run.local
-        c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * lr)
-        return ClientResult(delta, data.mask.sum(), {"c": c_new, "delta_c": c_new - c_i}, {"loss": run.loss})
-
-    return update
-
-
-def fednova_update(model: FunctionalModel, **sgd) -> ClientUpdate:
-    """FedNova (Wang et al. 2020): local SGD whose update is normalized by `|a_i|_1`, the
-    number of local steps tau_i for plain SGD, or `sum_k (1 - rho^k) / (1 - rho)` with
-    client momentum rho. Returns `d_i = (x - y_i) / |a_i|_1` and the new state
-    `{"steps": |a_i|_1}`; the server rescales the weighted mean of the d_i by
-    `tau_eff = sum_i p_i |a_i|_1` (`fedhive.server.normalize.fednova_scale`)."""
-    rho = sgd.get("momentum", 0.0)
-    train = local_trainer(model, **sgd)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data)
-        tau = run.steps
-        if rho > 0:  # a Python hyperparameter, not a tensor value
-            tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
-        norm = tau.clamp_min(1.0)
-        return ClientResult((params - run.local) / norm, data.mask.sum(), {"steps": norm}, {"loss": run.loss})
-
-    return update
-
-
-def build_client_update(config: ClientConfig, model: FunctionalModel) -> ClientUpdate:
-    """The client update named in the config."""
-    sgd = dict(lr=config.lr, epochs=config.epochs, steps=config.steps, momentum=config.momentum,
-               weight_decay=config.weight_decay)
-    builders = {
-        "gradient": lambda: gradient_update(model),
-        "local_sgd": lambda: local_sgd_update(model, **sgd),
-        "proximal": lambda: proximal_update(model, config.mu, **sgd),
-        "scaffold": lambda: scaffold_update(model, **sgd),
-        "fednova": lambda: fednova_update(model, **sgd),
-    }
-    return builders[config.name]()
+    return local_update(local_trainer(model, lr, epochs, steps, momentum, weight_decay))

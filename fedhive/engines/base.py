@@ -1,4 +1,4 @@
-"""What every engine returns, and the engine registry."""
+"""What every engine returns, and how it reports failed client updates."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import NamedTuple
 
 import torch
 
-from fedhive.config import EngineConfig
-from fedhive.errors import UserError
-from fedhive.server.chain import ReducedUpdates
+from fedhive.reduction import ReducedUpdates
 
 
 class ClientError(RuntimeError):
@@ -18,51 +16,14 @@ class ClientError(RuntimeError):
 class CohortResult(NamedTuple):
     """A cohort's results in client order: updates `[K, P]` (or, when the engine was given
     the server's linear aggregate, their `ReducedUpdates`), weights `[K]`, per-client
-    metrics `{name: [K]}` and new client states `{name: [K, ...]}`."""
+    metrics `{name: [K]}`, new persistent client states `{name: [K, ...]}` and per-round
+    outputs for the server `{name: [K, ...]}`."""
 
     updates: torch.Tensor | ReducedUpdates
     weights: torch.Tensor
     metrics: dict[str, torch.Tensor]
     states: dict[str, torch.Tensor]
-
-
-def build_engine(config: EngineConfig, device: torch.device | str = "cpu"):
-    """The engine named in the config. Under a launcher that started several processes
-    (torchrun), only the distributed engine makes sense."""
-    from fedhive.engines.process_group import launched_world_size
-
-    world = launched_world_size()
-    if world > 1 and config.name != "distributed":
-        raise UserError(f"engine.name: started as {world} processes (WORLD_SIZE={world}); set engine.name=distributed")
-    return create_engine(config, device)
-
-
-def create_engine(config: EngineConfig, device: torch.device | str = "cpu"):
-    """The engine named in the config, wherever this process runs (also a rank's local engine)."""
-    from fedhive.engines.distributed import DistributedEngine
-    from fedhive.engines.sequential import SequentialEngine
-    from fedhive.engines.vectorized import VectorizedEngine
-
-    engines = {
-        "sequential": lambda: SequentialEngine(config),
-        "vectorized": lambda: VectorizedEngine(config),
-        "distributed": lambda: DistributedEngine(config, device),
-    }
-    return engines[config.name]()
-
-
-def is_leader(engine) -> bool:
-    """Whether this process writes the run folder and shows progress (rank 0, or the only one)."""
-    return getattr(engine, "rank", 0) == 0
-
-
-def client_state_store(engine, init_state, params: torch.Tensor):
-    """Where per-client state lives: the engine's own store if it has one (the distributed
-    engine keeps each client's state on the rank that owns it), else one in-process store."""
-    from fedhive.client.state import ClientStateStore
-
-    make = getattr(engine, "state_store", None)
-    return make(init_state, params) if make is not None else ClientStateStore(init_state, params)
+    outputs: dict[str, torch.Tensor]
 
 
 def warn_failures(round: int, failures: list[str]) -> None:

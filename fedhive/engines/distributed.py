@@ -32,8 +32,10 @@ from fedhive.config import EngineConfig
 from fedhive.engines.base import CohortResult
 from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
 from fedhive.engines.process_group import ProcessGroup
+from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.sharded_state import ShardedStateStore, owner
-from fedhive.server.chain import LinearAggregate, ReducedUpdates
+from fedhive.engines.vectorized import VectorizedEngine
+from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
 def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
@@ -52,13 +54,12 @@ class DistributedEngine:
     `comm_s` is the time the last round spent in collectives (for the benchmark)."""
 
     def __init__(self, config: EngineConfig, device: torch.device | str = "cpu"):
-        from fedhive.engines.base import create_engine
-
         self.config = config
         self.device = torch.device(device)
         self.group = ProcessGroup(config, self.device)
         self.rank, self.world = self.group.rank, self.group.world
-        self.local = create_engine(config.model_copy(update={"name": config.local, "workers": 1}), device)
+        local = {"sequential": SequentialEngine, "vectorized": VectorizedEngine}[config.local]
+        self.local = local(config.model_copy(update={"name": config.local, "workers": 1}))
         self.comm_s = 0.0
         self._schema: Schema | None = None
 
@@ -87,36 +88,37 @@ class DistributedEngine:
         round: int,
         client_ids: Sequence[int],
         states: dict[str, torch.Tensor] | None = None,
+        inputs: dict[str, torch.Tensor] | None = None,
         linear: LinearAggregate | None = None,
     ) -> CohortResult:
         """This rank's slice through the local engine, then the exchange; returns the whole
         cohort's result (updates as `ReducedUpdates` when the aggregate is `linear`)."""
-        ids, states = [int(c) for c in client_ids], states or {}
+        ids, states, inputs = [int(c) for c in client_ids], states or {}, inputs or {}
         slices = self.slices(dataset, round, ids, stateful=bool(states))
         mine = torch.tensor(slices[self.rank], dtype=torch.int64, device=params.device)
-        my_states = {k: v[mine.to(v.device)] for k, v in states.items()}
-        local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], my_states, linear)
+        pick = lambda d: {k: v[mine.to(v.device)] for k, v in d.items()}  # noqa: E731
+        local = self.local.run(update, params, dataset, round, [ids[p] for p in slices[self.rank]], pick(states),
+                               pick(inputs), linear)
         if linear is not None and not isinstance(local.updates, ReducedUpdates):
             local = local._replace(updates=linear.reduce(local.updates, local.weights))  # a local engine that keeps rows
         t0 = time.perf_counter()
-        rows = self._rows(local, kept=states.keys())
+        rows = self._rows(local)
         full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
         metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
-        outputs = {k.removeprefix("state/"): v for k, v in full.items() if k.startswith("state/")}
+        outputs = {k.removeprefix("output/"): v for k, v in full.items() if k.startswith("output/")}
         if linear is None:
             updates = full["update"]
         else:  # partial sums of disjoint slices add up to the cohort's sum: one all_reduce of [P]
             updates = ReducedUpdates(self.group.all_reduce(round, local.updates.total), full["finite"].bool())
         self.comm_s = time.perf_counter() - t0
-        kept = _own_rows(states, {k: v for k, v in local.states.items() if k in states}, mine)
-        return CohortResult(updates, full["weight"], metrics, {**kept, **outputs})
+        return CohortResult(updates, full["weight"], metrics, _own_rows(states, local.states, mine), outputs)
 
-    def _rows(self, local: CohortResult, kept) -> dict[str, torch.Tensor]:
-        """What every rank needs of each client: weight, metrics, state outputs the server
-        reads (names not `kept` in the client's state, e.g. SCAFFOLD's `delta_c`), and the
-        update itself or, when this rank already summed the updates, whether it was finite."""
+    def _rows(self, local: CohortResult) -> dict[str, torch.Tensor]:
+        """What every rank needs of each client: weight, metrics, the per-round outputs
+        the server reads (SCAFFOLD's `delta_c`), and the update itself or, when this rank
+        already summed the updates, whether it was finite. Persistent state stays here."""
         rows = {"weight": local.weights}
-        rows.update({f"state/{k}": v for k, v in local.states.items() if k not in kept})
+        rows.update({f"output/{k}": v for k, v in local.outputs.items()})
         if isinstance(local.updates, ReducedUpdates):
             rows["finite"] = local.updates.finite.to(local.weights.dtype)
         else:

@@ -9,15 +9,22 @@ from collections.abc import Sequence
 import torch
 
 from fedhive import rng
+from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.engines.base import ClientError, CohortResult, warn_failures
-from fedhive.server.chain import LinearAggregate
+from fedhive.reduction import LinearAggregate
 
 
 class SequentialEngine:
     def __init__(self, config: EngineConfig):
         self.config = config
+
+    rank = 0  # the only process: it writes the run folder
+
+    def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
+        """Client state lives in this process."""
+        return ClientStateStore(init_state, params)
 
     def run(
         self,
@@ -27,9 +34,11 @@ class SequentialEngine:
         round: int,
         client_ids: Sequence[int],
         states: dict[str, torch.Tensor] | None = None,
+        inputs: dict[str, torch.Tensor] | None = None,
         linear: LinearAggregate | None = None,
     ) -> CohortResult:
-        """Run `update` for each client in order; `states` are the cohort's stacked states.
+        """Run `update` for each client in order; `states` are the cohort's stacked states
+        and `inputs` its per-round inputs from the server, `{name: [K, ...]}` each.
         Returns the `[K, P]` rows even when the aggregate is `linear`: this engine is the
         reference that others are checked against."""
         results, failures = [], []
@@ -37,9 +46,10 @@ class SequentialEngine:
             data = dataset.cohort_batches(round, [cid]).to(params.device)
             data = type(data)(*(t[0] for t in data))
             state = {k: v[i] for k, v in (states or {}).items()}
+            given = {k: v[i] for k, v in (inputs or {}).items()}
             key = torch.tensor(rng.client_key(round, int(cid)))
             try:
-                results.append(update(params, data, state, key))
+                results.append(update(params, data, state, given, key))
             except Exception as e:
                 if self.config.fail_fast:
                     raise ClientError(f"round {round + 1}, client {cid}: client update failed: {e}") from e
@@ -52,25 +62,23 @@ class SequentialEngine:
 def stack_results(results: list, params: torch.Tensor, states: dict[str, torch.Tensor] | None = None) -> CohortResult:
     """Stack per-client ClientResults into one CohortResult, preserving client order.
 
-    A failed client (None) gets a NaN update, weight 0, NaN metrics and its input state,
-    so the aggregates drop and count it like any other non-finite update."""
+    A failed client (None) gets a NaN update, weight 0, its input state, and NaN outputs
+    and metrics, so the aggregates drop and count it like any other non-finite update."""
     ok = next((r for r in results if r is not None), None)
     states = states or {}
     if ok is None:
         k = len(results)
-        return CohortResult(params.new_full((k, params.numel()), float("nan")), params.new_zeros(k), {}, dict(states))
+        return CohortResult(params.new_full((k, params.numel()), float("nan")), params.new_zeros(k), {},
+                            dict(states), {})
 
     def failed(i: int) -> ClientResult:
-        return ClientResult(
-            params.new_full((params.numel(),), float("nan")),
-            params.new_zeros(()),
-            {k: v[i] for k, v in states.items()},
-            {k: torch.full_like(v, float("nan")) for k, v in ok.metrics.items()},
-        )
+        nan = lambda d: {k: torch.full_like(v, float("nan")) for k, v in d.items()}  # noqa: E731
+        return ClientResult(params.new_full((params.numel(),), float("nan")), params.new_zeros(()),
+                            {k: v[i] for k, v in states.items()}, nan(ok.outputs), nan(ok.metrics))
 
     results = [r if r is not None else failed(i) for i, r in enumerate(results)]
     updates = torch.stack([r.update for r in results])
     weights = torch.stack([r.weight.to(params.dtype) for r in results])
     metrics = {k: torch.stack([r.metrics[k] for r in results]) for k in ok.metrics}
-    new_states = {k: torch.stack([r.state[k] for r in results]) for k in ok.state}
-    return CohortResult(updates, weights, metrics, new_states)
+    stack = lambda name: {k: torch.stack([getattr(r, name)[k] for r in results]) for k in getattr(ok, name)}  # noqa: E731
+    return CohortResult(updates, weights, metrics, stack("state"), stack("outputs"))

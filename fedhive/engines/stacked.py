@@ -12,7 +12,7 @@ from fedhive.engines.base import CohortResult
 
 
 def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, states: dict[str, torch.Tensor],
-                keys: torch.Tensor, chunk_size: int) -> CohortResult:
+                inputs: dict[str, torch.Tensor], keys: torch.Tensor, chunk_size: int) -> CohortResult:
     """Client k trains from `params[k]` on `batches[k]`; results in row order. Each chunk is
     padded only to its own longest client."""
     fn = vmap(update)
@@ -20,13 +20,15 @@ def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, st
     for lo in range(0, params.shape[0], chunk_size):
         sl = slice(lo, lo + chunk_size)
         data = trim_steps(Batches(*(t[sl] for t in batches)))
-        parts.append(fn(params[sl], data, {k: v[sl] for k, v in states.items()}, keys[sl]))
+        rows = lambda d: {k: v[sl] for k, v in d.items()}  # noqa: E731
+        parts.append(fn(params[sl], data, rows(states), rows(inputs), keys[sl]))
     if not parts:
-        return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {})
+        return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {}, {})
     cat = lambda xs: torch.cat(xs) if xs else xs  # noqa: E731
     return CohortResult(
         cat([p.update for p in parts]),
         cat([p.weight for p in parts]).to(params.dtype),
         {k: cat([p.metrics[k] for p in parts]) for k in parts[0].metrics},
         {k: cat([p.state[k] for p in parts]) for k in parts[0].state},
+        {k: cat([p.outputs[k] for p in parts]) for k in parts[0].outputs},
     )

@@ -11,12 +11,13 @@ import torch
 from torch.func import vmap
 
 from fedhive import rng
+from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.sequential import SequentialEngine
-from fedhive.server.chain import LinearAggregate, ReducedUpdates
+from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
 # Working memory per client relative to its padded data (activations, gradients, masks):
@@ -30,10 +31,16 @@ class VectorizedEngine:
     engine's (to float rounding): padding steps carry a zero mask, so each client gets
     exactly its own update, and every per-client result comes back in client order."""
 
+    rank = 0  # the only process: it writes the run folder
+
     def __init__(self, config: EngineConfig):
         self.config = config
         self._bytes_per_client = 0.0
         self._calls: dict[tuple[int, str], Callable] = {}
+
+    def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
+        """Client state lives in this process."""
+        return ClientStateStore(init_state, params)
 
     def run(
         self,
@@ -43,11 +50,12 @@ class VectorizedEngine:
         round: int,
         client_ids: Sequence[int],
         states: dict[str, torch.Tensor] | None = None,
+        inputs: dict[str, torch.Tensor] | None = None,
         linear: LinearAggregate | None = None,
     ) -> CohortResult:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
-        ids, states = list(client_ids), states or {}
+        ids, states, inputs = list(client_ids), states or {}, inputs or {}
         # One chunk needs no ordering: its padding is the same whatever the order.
         one_chunk = len(ids) <= self._chunk_size(params)
         order, work = (list(range(len(ids))), None) if one_chunk else _by_work(dataset, round, ids)
@@ -56,21 +64,23 @@ class VectorizedEngine:
             chunk = [ids[i] for i in positions]
             index = torch.tensor(positions, dtype=torch.int64, device=params.device)
             chunk_states = {k: v[index] for k, v in states.items()}
+            chunk_inputs = {k: v[index] for k, v in inputs.items()}
             try:
-                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, round, linear))
+                parts.append(self._run_chunk(update, params, data, chunk_states, chunk_inputs, chunk, round, linear))
             except Exception as e:
                 if self.config.fail_fast:
                     raise ClientError(
                         f"round {round + 1}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
                         "(engine.name=sequential names the client)"
                     ) from e
-                parts.append(self._one_by_one(update, params, dataset, round, chunk, chunk_states, linear))
+                parts.append(self._one_by_one(update, params, dataset, round, chunk, chunk_states, chunk_inputs,
+                                              linear))
         return _in_client_order(_concat(parts, params, linear), order)
 
-    def _one_by_one(self, update, params, dataset, round: int, chunk, states, linear) -> CohortResult:
+    def _one_by_one(self, update, params, dataset, round: int, chunk, states, inputs, linear) -> CohortResult:
         """A chunk that raised, rerun one client at a time so that only the failing
         clients are dropped (and counted), as the sequential engine does."""
-        out = SequentialEngine(self.config).run(update, params, dataset, round, chunk, states)
+        out = SequentialEngine(self.config).run(update, params, dataset, round, chunk, states, inputs)
         return out._replace(updates=linear.reduce(out.updates, out.weights) if linear is not None else out.updates)
 
     def state_dict(self) -> dict[str, float]:
@@ -81,19 +91,19 @@ class VectorizedEngine:
     def load_state_dict(self, state: dict[str, float]) -> None:
         self._bytes_per_client = float(state["bytes_per_client"])
 
-    def _run_chunk(self, update, params, data: Batches, states, chunk, round, linear) -> CohortResult:
+    def _run_chunk(self, update, params, data: Batches, states, inputs, chunk, round, linear) -> CohortResult:
         fused = getattr(update, "cohort_sum", None)
         if linear is not None and fused is not None and self.config.fused:
             total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
             # A non-finite sum hides which client broke: redo the chunk row by row below.
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
-                return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states)
+                return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
-        out = self._call(update, "vmap")(params, data, states, keys)
+        out = self._call(update, "vmap")(params, data, states, inputs, keys)
         weights = out.weight.to(params.dtype)
         rows = linear.reduce(out.update, weights) if linear is not None else out.update
-        return CohortResult(rows, weights, out.metrics, out.state)
+        return CohortResult(rows, weights, out.metrics, out.state, out.outputs)
 
     def _call(self, fn: Callable, kind: str) -> Callable:
         """`fn` vmapped over clients (kind "vmap") or the fused path as is ("fused").
@@ -103,7 +113,7 @@ class VectorizedEngine:
         eager: compiling a vmapped local-SGD update of a small CNN ran for minutes."""
         key = (id(fn), kind)
         if key not in self._calls:
-            call = vmap(fn, in_dims=(None, 0, 0, 0)) if kind == "vmap" else fn
+            call = vmap(fn, in_dims=(None, 0, 0, 0, 0)) if kind == "vmap" else fn
             if self.config.compile and hasattr(call, "compiled"):
                 call = call.compiled(_compiled)
             self._calls[key] = call
@@ -185,7 +195,8 @@ def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:
     else:
         updates = updates[inverse]
     pick = lambda d: {k: v[inverse] for k, v in d.items()}  # noqa: E731
-    return CohortResult(updates, result.weights[inverse], pick(result.metrics), pick(result.states))
+    return CohortResult(updates, result.weights[inverse], pick(result.metrics), pick(result.states),
+                        pick(result.outputs))
 
 
 def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggregate | None) -> CohortResult:
@@ -193,7 +204,7 @@ def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggre
     if not parts:
         empty = params.new_zeros(0, params.numel())
         updates = linear.reduce(empty, params.new_zeros(0)) if linear is not None else empty
-        return CohortResult(updates, params.new_zeros(0), {}, {})
+        return CohortResult(updates, params.new_zeros(0), {}, {}, {})
     if linear is not None:
         total = parts[0].updates.total
         for p in parts[1:]:
@@ -206,4 +217,5 @@ def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggre
         k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)
         if all(k in getattr(p, name) for p in parts)
     }
-    return CohortResult(updates, torch.cat([p.weights for p in parts]), cat("metrics"), cat("states"))
+    return CohortResult(updates, torch.cat([p.weights for p in parts]), cat("metrics"), cat("states"),
+                        cat("outputs"))

@@ -93,7 +93,7 @@ def _secagg(config: Config) -> Transform:
 
 
 def apply_privacy(config: Config, algorithm: Any) -> Any:
-    """The algorithm (an `Algorithm`) with the configured DP mechanism and SecAgg numerics;
+    """The algorithm (a `FederatedAlgorithm`) with the configured DP mechanism and SecAgg numerics;
     unchanged when privacy is off."""
     p = config.privacy
     server, client_update = algorithm.server, algorithm.client_update
@@ -101,8 +101,9 @@ def apply_privacy(config: Config, algorithm: Any) -> Any:
         sampling = sampling_of(config)
         server = then_aggregated(central_chain(config, noise_multiplier(config, sampling), sampling), server)
     elif p.secagg.enabled:
-        if config.server.aggregate not in ("sum", "mean"):
-            raise UserError(f"privacy.secagg needs server.aggregate sum or mean, got {config.server.aggregate}")
+        aggregate = next(s.name for s in config.server if s.stage == "aggregate")
+        if aggregate not in ("sum", "mean"):
+            raise UserError(f"privacy.secagg needs the server aggregate sum or mean, got {aggregate}")
         server = chain(("secagg", _secagg(config)), ("algorithm", server))
     if p.mechanism == "local":
         sampling = sampling_of(config)

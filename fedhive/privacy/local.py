@@ -16,8 +16,8 @@ def local_dp(update_fn: ClientUpdate, clip: float, noise_multiplier: float, seed
     noise is a pure function of (seed, the engine's client key), drawn with tensor ops, so
     every engine (vmap included) gives each client the same noise."""
 
-    def update(params: torch.Tensor, data, state: ClientState, key: torch.Tensor) -> ClientResult:
-        res = update_fn(params, data, state, key)
+    def update(params: torch.Tensor, data, state: ClientState, inputs, key: torch.Tensor) -> ClientResult:
+        res = update_fn(params, data, state, inputs, key)
         clipped, _ = clip_rows(res.update, clip)
         noise = rng.keyed_normal(rng.salted(key.to(clipped.device), seed, "ldp-noise"), clipped.shape[-1])
         return res._replace(update=clipped + (noise_multiplier * clip * noise).to(clipped.dtype))

@@ -14,6 +14,9 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
+# The linear-reduction types live in a neutral module that engines import too.
+from fedhive.reduction import LinearAggregate, ReducedUpdates, finite_rows  # noqa: F401
+
 STAGES = ("client", "aggregate", "server")
 
 
@@ -23,8 +26,8 @@ class RoundContext:
 
     `weights` are the clients' weights (sample counts), `[K]`; `metrics` collects named
     numbers (e.g. how many updates were dropped) that end up in the round's metrics row.
-    `client_states` are the cohort's per-client outputs returned as state, `{name: [K, ...]}`
-    (e.g. SCAFFOLD's control-variate deltas), for the server halves that need them.
+    `outputs` are the cohort's per-round client outputs, `{name: [K, ...]}` (SCAFFOLD's
+    control-variate deltas, FedNova's step counts), for the server halves that read them.
     """
 
     round: int
@@ -32,39 +35,7 @@ class RoundContext:
     weights: torch.Tensor
     seed: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
-    client_states: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-class ReducedUpdates(NamedTuple):
-    """A cohort's updates already reduced by a linear aggregate's `coef`: `total` is
-    `sum_k coef(w)_k u_k` over the finite rows and `finite [K]` says which rows counted.
-    Partial reductions of disjoint slices of the cohort (chunks, processes) combine by
-    adding totals and concatenating masks, so an engine never needs the `[K, P]` matrix."""
-
-    total: torch.Tensor
-    finite: torch.Tensor
-
-
-def finite_rows(updates: torch.Tensor | ReducedUpdates) -> torch.Tensor:
-    """`[K]` bools: which clients' updates are finite (NaN/Inf rows count for nothing),
-    whether given as `[K, P]` rows or as their linear reduction."""
-    if isinstance(updates, ReducedUpdates):
-        return updates.finite
-    return torch.isfinite(updates).all(dim=1)
-
-
-class LinearAggregate(NamedTuple):
-    """An aggregate that is `finish(sum_k coef(w)_k u_k, w_finite)`, with `coef`
-    elementwise (normalisation belongs in `finish`); engines may stream it in O(P)."""
-
-    coef: Callable[[torch.Tensor], torch.Tensor]
-    finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-    def reduce(self, rows: torch.Tensor, weights: torch.Tensor) -> ReducedUpdates:
-        """Reduce `[K, P]` rows; rows with a NaN or Inf count for nothing."""
-        finite = finite_rows(rows)
-        c = torch.where(finite, self.coef(weights).to(rows.dtype), 0.0)
-        return ReducedUpdates(c @ torch.where(finite[:, None], rows, 0.0), finite)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Transform(NamedTuple):

@@ -7,14 +7,21 @@ import torch
 from fedhive.config import Config
 
 
+def _trains_locally(config: Config) -> bool:
+    from fedhive.algorithms.registry import find_algorithm
+
+    return find_algorithm(config.algorithm.name).local_training
+
+
 def local_epochs(config: Config) -> int:
-    """Local passes over the client's data (FedSGD's gradient makes one)."""
-    return 1 if config.client.name == "gradient" else getattr(config.client, "epochs", 1)
+    """Local passes over the client's data (an algorithm that does not train locally,
+    such as FedSGD, makes one: a gradient at the global model)."""
+    return config.client.epochs if _trains_locally(config) else 1
 
 
 def fixed_steps(config: Config) -> int | None:
     """The fixed number of local steps, when the client update runs steps, not epochs."""
-    return None if config.client.name == "gradient" else getattr(config.client, "steps", None)
+    return config.client.steps if _trains_locally(config) else None
 
 
 def samples_processed(config: Config, per_step: torch.Tensor) -> torch.Tensor:

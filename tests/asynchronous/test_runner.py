@@ -14,7 +14,7 @@ from fedhive.config import load_config
 from fedhive.experiment import Experiment
 
 BASE = ["data.batch_size=20", "data.batches.min=3", "data.batches.max=3", "cohort.min=8", "cohort.max=8",
-        "data.clients=40", "data.test_size=100", "client.name=local_sgd", "client.lr=0.5",
+        "data.clients=40", "data.test_size=100", "algorithm=fedavg", "client.lr=0.5",
         "server.aggregate=weighted_mean", "server.optimizer=sgd"]
 ASYNC = ["mode=async", "system.speed.dist=lognormal", "system.speed.sigma=1.0", "asynchronous.concurrency=12",
          "asynchronous.buffer_size=4"]
@@ -73,7 +73,7 @@ def test_fedasync_mixing_step_by_hand():
     p0 = exp.params.clone()
     client = exp.sampler(0).tolist()[0]
     data = exp.dataset.cohort_batches(0, [client])
-    result = exp.algorithm.client_update(p0, type(data)(*(t[0] for t in data)), {}, torch.tensor(client))
+    result = exp.algorithm.client_update(p0, type(data)(*(t[0] for t in data)), {}, {}, torch.tensor(client))
     exp.step()
     assert torch.allclose(exp.params, p0 - 0.3 * result.update, rtol=0, atol=1e-7)
 

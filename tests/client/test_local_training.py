@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fedhive.algorithms import build_algorithm
-from fedhive.client.update import fednova_update, gradient_update, local_sgd_update, proximal_update
+from fedhive.client.update import gradient_update, local_sgd_update
 from fedhive.config import DataConfig, ModelConfig, load_config
 from fedhive.data.batches import Batches
 from fedhive.data.synthetic import ReferenceTask
@@ -46,11 +46,11 @@ def test_fedavg_one_client_one_step_is_one_sgd_step():
     config = load_config(None, ["algorithm=fedavg", "client.steps=1", "client.lr=0.7"])
     alg = build_algorithm(config, model)
     p, data = model.initial_params(), _client(task)
-    result = alg.client_update(p, data, {}, torch.tensor(1))
+    result = alg.client_update(p, data, {}, {}, torch.tensor(1))
     ctx = RoundContext(0, p, result.weight.reshape(1))
     step, _ = alg.server.update(result.update.unsqueeze(0), alg.server.init(p), ctx)
     first = Batches(*(t[:1] for t in data))
-    g = gradient_update(model)(p, first, {}, 0).update
+    g = gradient_update(model)(p, first, {}, {}, 0).update
     torch.testing.assert_close(p + step, p - 0.7 * g)
 
 
@@ -60,7 +60,7 @@ def test_momentum_and_weight_decay_match_torch_sgd():
     update = local_sgd_update(model, lr=0.4, epochs=2, momentum=0.9, weight_decay=0.01)
     order = list(range(data.x.shape[0])) * 2
     expected = _torch_local(model.module, data, order, 0.4, momentum=0.9, weight_decay=0.01)
-    torch.testing.assert_close(p - update(p, data, {}, 0).update, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(p - update(p, data, {}, {}, 0).update, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_steps_cycle_through_the_real_batches_only():
@@ -70,31 +70,38 @@ def test_steps_cycle_through_the_real_batches_only():
     padded = Batches(*(torch.cat([t, torch.zeros_like(t[:2])]) for t in data))
     update = local_sgd_update(model, lr=0.5, steps=n + 3)
     expected = _torch_local(model.module, data, [s % n for s in range(n + 3)], 0.5)
-    torch.testing.assert_close(p - update(p, padded, {}, 0).update, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(p - update(p, padded, {}, {}, 0).update, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_fedprox_with_mu_zero_is_fedavg_and_adds_the_proximal_term():
     task, model = _setup()
     data, p = _client(task), model.initial_params()
     sgd = dict(lr=0.5, epochs=2)
-    fedavg = local_sgd_update(model, **sgd)(p, data, {}, 0).update
-    assert torch.equal(proximal_update(model, 0.0, **sgd)(p, data, {}, 0).update, fedavg)
+    fedavg = local_sgd_update(model, **sgd)(p, data, {}, {}, 0).update
+    assert torch.equal(algorithm_update("fedprox", model, mu=0.0, **sgd)(p, data, {}, {}, 0).update, fedavg)
 
     def prox(ws, w0):
         return 0.5 / 2 * sum(((w - s) ** 2).sum() for w, s in zip(ws, w0))
 
     expected = _torch_local(model.module, data, list(range(data.x.shape[0])) * 2, 0.5, extra=prox)
-    got = p - proximal_update(model, 0.5, **sgd)(p, data, {}, 0).update
+    got = p - algorithm_update("fedprox", model, mu=0.5, **sgd)(p, data, {}, {}, 0).update
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(got, p - fedavg)
+
+
+def algorithm_update(name: str, model, mu: float | None = None, **client):
+    """The client update of the registered algorithm `name` with these `client.*` settings."""
+    hp = [f"algorithm.mu={mu}"] if mu is not None else []
+    config = load_config(None, [f"algorithm={name}", *hp, *(f"client.{k}={v}" for k, v in client.items())])
+    return build_algorithm(config, model).client_update
 
 
 def _server_step(config, model, p, results):
     alg = build_algorithm(config, model)
     updates = torch.stack([r.update for r in results])
     weights = torch.stack([r.weight for r in results])
-    states = {k: torch.stack([r.state[k] for r in results]) for k in results[0].state}
-    ctx = RoundContext(0, p, weights, client_states=states)
+    outputs = {k: torch.stack([r.outputs[k] for r in results]) for k in results[0].outputs}
+    ctx = RoundContext(0, p, weights, outputs=outputs)
     return alg.server.update(updates, alg.server.init(p), ctx)[0]
 
 
@@ -105,8 +112,8 @@ def test_fednova_with_equal_local_steps_is_fedavg():
     data = [_client(task, c) for c in (1, 4)]
     assert [d.x.shape[0] for d in data] == [5, 5]
     sgd = dict(lr=0.5, epochs=1)
-    nova = [fednova_update(model, **sgd)(p, d, {}, 0) for d in data]
-    avg = [local_sgd_update(model, **sgd)(p, d, {}, 0) for d in data]
+    nova = [algorithm_update("fednova", model, **sgd)(p, d, {}, {}, 0) for d in data]
+    avg = [local_sgd_update(model, **sgd)(p, d, {}, {}, 0) for d in data]
     nova_step = _server_step(load_config(None, ["algorithm=fednova"]), model, p, nova)
     avg_step = _server_step(load_config(None, ["algorithm=fedavg"]), model, p, avg)
     torch.testing.assert_close(nova_step, avg_step, rtol=1e-6, atol=1e-7)
@@ -120,11 +127,11 @@ def test_fednova_normalizes_unequal_steps():
     taus = [d.x.shape[0] for d in data]
     assert taus[0] != taus[1]
     sgd = dict(lr=0.5, epochs=1)
-    deltas = [local_sgd_update(model, **sgd)(p, d, {}, 0).update for d in data]
+    deltas = [local_sgd_update(model, **sgd)(p, d, {}, {}, 0).update for d in data]
     shares = torch.tensor(taus, dtype=torch.float32) / sum(taus)  # equal batch sizes: n_i ∝ tau_i
     tau_eff = float((shares * torch.tensor(taus, dtype=torch.float32)).sum())
     expected = -tau_eff * sum(s * d / t for s, d, t in zip(shares, deltas, taus))
-    nova = [fednova_update(model, **sgd)(p, d, {}, 0) for d in data]
+    nova = [algorithm_update("fednova", model, **sgd)(p, d, {}, {}, 0) for d in data]
     got = _server_step(load_config(None, ["algorithm=fednova"]), model, p, nova)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
@@ -135,9 +142,9 @@ def test_fednova_with_momentum_normalizes_by_the_momentum_step_sum():
     p, data = model.initial_params(), _client(task)
     tau, rho = data.x.shape[0], 0.5
     norm = sum((1 - rho**k) / (1 - rho) for k in range(1, tau + 1))
-    result = fednova_update(model, lr=0.5, momentum=rho)(p, data, {}, 0)
-    torch.testing.assert_close(float(result.state["steps"]), norm)
-    delta = local_sgd_update(model, lr=0.5, momentum=rho)(p, data, {}, 0).update
+    result = algorithm_update("fednova", model, lr=0.5, momentum=rho)(p, data, {}, {}, 0)
+    torch.testing.assert_close(float(result.outputs["steps"]), norm)
+    delta = local_sgd_update(model, lr=0.5, momentum=rho)(p, data, {}, {}, 0).update
     torch.testing.assert_close(result.update, delta / norm)
 
 

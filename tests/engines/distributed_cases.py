@@ -17,7 +17,7 @@ import torch
 
 from fedhive.client.update import ClientResult
 from fedhive.config import load_config
-from fedhive.engines.base import client_state_store
+from fedhive.engines.build import client_state_store
 from fedhive.experiment import Experiment
 
 TIMING = ("round_s", "wall_s")
@@ -27,10 +27,10 @@ def counting(update):
     """A stateful client update: each client counts its rounds and scales its update by the
     count, so a lost or misplaced client state changes the model."""
 
-    def counted(params, data, state, key):
-        r = update(params, data, state, key)
+    def counted(params, data, state, inputs, key):
+        r = update(params, data, state, inputs, key)
         count = state["count"] + 1
-        return ClientResult(r.update * count, r.weight, {"count": count}, r.metrics)
+        return ClientResult(r.update * count, r.weight, {"count": count}, r.outputs, r.metrics)
 
     return counted
 
@@ -50,12 +50,12 @@ def run_case(case: dict, engine: str = "distributed") -> dict:
     if engine == "distributed":
         local_run, engine_run = exp.engine.local.run, exp.engine.run
 
-        def recording_run(update, params, dataset, round, client_ids, states=None, linear=None):
+        def recording_run(update, params, dataset, round, client_ids, states=None, inputs=None, linear=None):
             ran.append([int(c) for c in client_ids])
-            return local_run(update, params, dataset, round, client_ids, states, linear)
+            return local_run(update, params, dataset, round, client_ids, states, inputs, linear)
 
         def rows_run(*args):  # exchange all rows even though the aggregate is linear
-            return engine_run(*args[:6], None)
+            return engine_run(*args[:7], None)
 
         exp.engine.local.run = recording_run
         if case.get("gather"):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fedhive.algorithms.registry import registered
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 from fedhive.launch import free_port, worker_env
@@ -25,7 +26,7 @@ SMALL = ["rounds=3", "data.clients=40", "data.batch_size=50", "data.batches.min=
 # One line per case; every case runs on 1, 2 and 3 ranks and must match one process.
 CASES = {
     "reference": {"overrides": SMALL},
-    "fedavg": {"overrides": [*SMALL, "client.name=local_sgd", "server.aggregate=weighted_mean",
+    "fedavg": {"overrides": [*SMALL, "algorithm=fedavg", "server.aggregate=weighted_mean",
                              "server.optimizer=sgd"]},
     "mean_all_gather": {"overrides": [*SMALL, "server.aggregate=mean"], "gather": True},
     "empty_slices": {"overrides": [*SMALL, "cohort.min=1", "cohort.max=2"]},
@@ -36,6 +37,9 @@ CASES = {
     "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
     "central_dp": {"overrides": [*SMALL, "cohort.min=5", "cohort.max=5", "privacy.mechanism=central",
                                  "privacy.noise_multiplier=0.5", "privacy.accountant=rdp"]},
+    # The contract table's distributed column: every registered algorithm, none named here.
+    **{f"algorithm_{name}": {"overrides": [*SMALL, "data.clients=9", f"algorithm={name}"]} for name in registered()},
+    "user_algorithm": {"overrides": [*SMALL, "algorithm=tests.algorithms.user_algorithm:ALGORITHM"]},
 }
 TIMING = ("round_s", "wall_s")
 

@@ -25,7 +25,7 @@ EXPERIMENTS = {
     # local SGD, clients holding 1..6 batches of 50: unequal sizes, many local steps
     "local_sgd": [
         "rounds=10", "data.batch_size=50", "data.batches.min=1", "data.batches.max=6",
-        "client.name=local_sgd", "client.lr=0.5", "client.epochs=2",
+        "algorithm=fedavg", "client.lr=0.5", "client.epochs=2",
         "server.aggregate=weighted_mean", "server.optimizer=sgd",
     ],
 }
@@ -93,9 +93,9 @@ def test_linear_aggregate_comes_back_reduced(fused):
 def _nan_for_client(bad: int, update, round: int = 0):
     """`update`, except that client `bad` sends NaNs in `round` (it has no fused path of its own)."""
 
-    def broken(params, data, state, key):
-        r = update(params, data, state, key)
-        return ClientResult(torch.where(key == rng.client_key(round, bad), torch.nan, r.update), r.weight, r.state,
+    def broken(params, data, state, inputs, key):
+        r = update(params, data, state, inputs, key)
+        return ClientResult(torch.where(key == rng.client_key(round, bad), torch.nan, r.update), r.weight, r.state, r.outputs,
                             r.metrics)
 
     return broken
@@ -218,7 +218,7 @@ def test_failing_update_names_round_and_clients():
 
     exp, update = _reference()
 
-    def broken(params, data, state, key):
+    def broken(params, data, state, inputs, key):
         raise ValueError("bad shapes")
 
     # Round numbers in messages are 1-based, like the metrics rows.

@@ -62,7 +62,7 @@ def test_same_seed_same_numbers():
     (["privacy.mechanism=central"], "privacy.accountant: the PLD accountant does not support fixed-size"),
     (["privacy.mechanism=central", *POISSON, "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=1",
       "privacy.adaptive_clip.count_noise=0.4"], "privacy.adaptive_clip.count_noise: noise multiplier z=1 must be < 2"),
-    (["privacy.secagg.enabled=true", "server.aggregate=weighted_mean"], "privacy.secagg needs server.aggregate sum or mean"),
+    (["privacy.secagg.enabled=true", "server.aggregate=weighted_mean"], "privacy.secagg needs the server aggregate sum or mean"),
     (["privacy.target_epsilon=1"], "target_epsilon needs mechanism=central or local"),
     (["compression.error_feedback=true"], "error_feedback needs a compression name"),
 ])
@@ -72,15 +72,15 @@ def test_config_errors_name_the_field(overrides, message):
 
 
 def test_local_dp_clips_and_noises_each_client():
-    def big(params, data, state, key):
-        return ClientResult(torch.full((40_000,), 10.0), torch.tensor(1.0), state, {})
+    def big(params, data, state, inputs, key):
+        return ClientResult(torch.full((40_000,), 10.0), torch.tensor(1.0), state, {}, {})
 
     wrapped = local_dp(big, clip=2.0, noise_multiplier=0.5, seed=0)
-    a = wrapped(None, None, {}, torch.tensor(11)).update
-    b = wrapped(None, None, {}, torch.tensor(12)).update
+    a = wrapped(None, None, {}, {}, torch.tensor(11)).update
+    b = wrapped(None, None, {}, {}, torch.tensor(12)).update
     assert abs((a - 0.01).std().item() - 1.0) < 0.02  # std z S = 1; clipped row is 2/200 per coordinate
     assert abs(a.mean().item() - 0.01) < 0.02 and not torch.equal(a, b)
-    assert torch.equal(a, wrapped(None, None, {}, torch.tensor(11)).update)
+    assert torch.equal(a, wrapped(None, None, {}, {}, torch.tensor(11)).update)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -88,7 +88,7 @@ def test_local_dp_clips_and_noises_each_client():
     ["privacy.mechanism=central", *POISSON, "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=0.3"],
     ["privacy.mechanism=local", "privacy.noise_multiplier=0.3", "compression.name=randk", "compression.fraction=0.5"],
     ["compression.name=qsgd", "compression.levels=4", "compression.error_feedback=true"],
-    ["compression.name=topk", "compression.fraction=0.3", "compression.error_feedback=true", "client.name=local_sgd"],
+    ["compression.name=topk", "compression.fraction=0.3", "compression.error_feedback=true", "algorithm=fedavg"],
 ])
 def test_engines_agree(overrides):
     seq = run(overrides + ["engine.name=sequential"])[1]

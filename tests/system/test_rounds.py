@@ -13,7 +13,7 @@ from fedhive.system.budget import step_samples
 
 SMALL = ["data.clients=50", "data.batch_size=10", "data.batches.min=4", "data.batches.max=4",
          "cohort.min=10", "cohort.max=10", "data.test_size=100"]
-LOCAL = ["client.name=local_sgd", "client.lr=0.5", "server.aggregate=weighted_mean", "server.optimizer=sgd"]
+LOCAL = ["algorithm=fedavg", "client.lr=0.5", "server.aggregate=weighted_mean", "server.optimizer=sgd"]
 
 
 def _speed_trace(tmp_path, speeds, bandwidth=1e12):
@@ -81,7 +81,7 @@ def test_partial_update_equals_update_on_first_steps(tmp_path):
     plan = exp.system.plan(0, list(range(10)), exp.dataset)
     full = exp.dataset.cohort_batches(0, [3])
     first_two = type(full)(*(t[0, :2] for t in full))
-    expect = exp.algorithm.client_update(exp.params, first_two, {}, torch.tensor(3))
+    expect = exp.algorithm.client_update(exp.params, first_two, {}, {}, torch.tensor(3))
     got = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, [3], {})
     assert torch.allclose(got.updates[0], expect.update, rtol=0, atol=1e-7)
     assert float(got.weights[0]) == 20.0

@@ -1,6 +1,7 @@
 """The list form of the `server` config: one validated spec per server transform.
 
-Each spec names its transform (the `name` tag) and its chain stage; a list must read
+Each spec names its transform (the `name` tag) and its chain stage; its defaults are
+those of the transform's factory (tests/server/test_specs.py holds them equal); a list must read
 client-stage transforms, then exactly one aggregate, then server-stage transforms, so a
 wrong order is a config error before anything runs. Torch-free, like all config.
 """
@@ -79,13 +80,14 @@ class AdamSpec(SgdSpec):
 
 class YogiSpec(AdamSpec):
     name: Literal["yogi"]
+    eps: float = Field(1e-3, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
     bias_correction: bool = False
 
 
 class AdagradSpec(SgdSpec):
     name: Literal["adagrad"]
     b1: float = Field(0.0, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
+    eps: float = Field(1e-3, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
 
 
 TransformSpec = Annotated[
