@@ -13,7 +13,7 @@ from torch.func import vmap
 from fedhive import rng
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, Steps, packed
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.server.chain import LinearAggregate, ReducedUpdates
@@ -48,16 +48,17 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
-        # One chunk needs no ordering: its padding is the same whatever the order.
-        one_chunk = len(ids) <= self._chunk_size(params)
-        order, work = (list(range(len(ids))), None) if one_chunk else _by_work(dataset, round, ids)
+        fused = self._fused(update, linear)
+        # One chunk, or packed data for the fused path, needs no ordering: no padding to cut.
+        unordered = fused or len(ids) <= self._chunk_size(params)
+        order, work = (list(range(len(ids))), None) if unordered else _by_work(dataset, round, ids)
         parts = []
-        for positions, data in self._chunks(dataset, round, ids, order, work, params):
+        for positions, data in self._chunks(dataset, round, ids, order, work, params, fused):
             chunk = [ids[i] for i in positions]
             index = torch.tensor(positions, dtype=torch.int64, device=params.device)
             chunk_states = {k: v[index] for k, v in states.items()}
             try:
-                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, round, linear))
+                parts.append(self._run_chunk(update, params, data, chunk_states, chunk, round, linear, dataset))
             except Exception as e:
                 if self.config.fail_fast:
                     raise ClientError(
@@ -81,14 +82,21 @@ class VectorizedEngine:
     def load_state_dict(self, state: dict[str, float]) -> None:
         self._bytes_per_client = float(state["bytes_per_client"])
 
-    def _run_chunk(self, update, params, data: Batches, states, chunk, round, linear) -> CohortResult:
+    def _fused(self, update, linear) -> Callable | None:
+        """The update's fused cohort path, when it applies (a linear aggregate, engine.fused)."""
         fused = getattr(update, "cohort_sum", None)
-        if linear is not None and fused is not None and self.config.fused:
+        return fused if linear is not None and fused is not None and self.config.fused else None
+
+    def _run_chunk(self, update, params, data: Batches | Steps, states, chunk, round, linear,
+                   dataset) -> CohortResult:
+        fused = self._fused(update, linear)
+        if fused is not None:
             total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
             # A non-finite sum hides which client broke: redo the chunk row by row below.
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states)
+            data = dataset.cohort_batches(round, chunk).to(params.device)
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
         out = self._call(update, "vmap")(params, data, states, keys)
         weights = out.weight.to(params.dtype)
@@ -110,13 +118,17 @@ class VectorizedEngine:
         return self._calls[key]
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
-                params) -> Iterator[tuple[list[int], Batches]]:
-        """(cohort positions, padded data) per chunk, taking clients in `order`."""
+                params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:
+        """(cohort positions, data) per chunk, taking clients in `order`: packed `Steps`
+        for the fused path, padded `Batches` for the vmapped one."""
         lo = 0
         while lo < len(order):
             positions = _cut_at_work_change(order[lo : lo + self._chunk_size(params)], work)
-            data = dataset.cohort_batches(round, [ids[i] for i in positions]).to(params.device)
-            per_client = sum(t.nbytes for t in data) / len(positions) + 4 * params.nbytes
+            chunk = [ids[i] for i in positions]
+            data = (cohort_steps(dataset, round, chunk) if fused else dataset.cohort_batches(round, chunk))
+            data = data.to(params.device)
+            nbytes = data.nbytes if isinstance(data, Steps) else sum(t.nbytes for t in data)
+            per_client = nbytes / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
             yield positions, data
             lo += len(positions)
@@ -128,6 +140,13 @@ class VectorizedEngine:
             return PROBE_CLIENTS
         budget = self.config.max_memory_mb * 2**20
         return max(1, int(budget // (MEMORY_FACTOR * self._bytes_per_client)))
+
+
+def cohort_steps(dataset, round: int, ids: list[int]) -> Steps:
+    """The clients' data packed without padding steps: drawn that way when the dataset
+    can (`cohort_steps`), else its padded batches with the padding steps removed."""
+    draw = getattr(dataset, "cohort_steps", None)
+    return draw(round, ids) if draw is not None else packed(dataset.cohort_batches(round, ids))
 
 
 def _compiled(fn: Callable) -> Callable:

@@ -242,7 +242,31 @@ def test_big_chunks_end_where_work_changes():
             return exp.dataset.cohort_batches(round, ids)
 
     ids = list(range(300))
-    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids)  # the vmapped (padded) path
     assert seen == [{1}, {2}, {3}]  # no padding anywhere
     rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
+    torch.testing.assert_close(out.updates, rows.updates, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_path_takes_packed_steps_in_client_order_without_work_ordering():
+    exp, update = _reference()
+    seen = []
+
+    class Spy:
+        def work(self, round, ids):
+            raise AssertionError("packed data has no padding to order by work")
+
+        def cohort_steps(self, round, ids):
+            seen.append(list(ids))
+            return exp.dataset.cohort_steps(round, ids)
+
+        def cohort_batches(self, round, ids):
+            raise AssertionError("the fused path draws packed steps")
+
+    ids = list(range(300))
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    assert seen == [ids[:250], ids[250:]]
+    rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
     torch.testing.assert_close(out.updates.total, rows.updates.sum(0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.metrics["loss"], rows.metrics["loss"], rtol=1e-5, atol=1e-6)
+    assert out.weights.tolist() == rows.weights.tolist()
