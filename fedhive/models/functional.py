@@ -51,9 +51,13 @@ class FunctionalModel:
         out, loss = self.scored(flat, x.reshape(s * b, *x.shape[2:]))
         return loss.per_sample(out, y.reshape(s * b)).reshape(s, b)
 
-    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
-        """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty steps)."""
-        per = self.sample_losses(flat, x, y) * mask
+    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
+        """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty
+        steps); `mask` None means every sample is real."""
+        per = self.sample_losses(flat, x, y)
+        if mask is None:
+            return per.mean(-1)
+        per = per * mask
         return per.sum(-1) / mask.sum(-1).clamp_min(1.0)
 
     @torch.no_grad()
