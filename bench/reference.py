@@ -12,11 +12,12 @@ import torch.nn.functional as F
 
 from fedhive import rng
 from fedhive.config import load_config
+from fedhive.data.synthetic import ReferenceTask
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
 from fedhive.sampling import UniformCohort
 
-SEED, BATCH, STEPS_MIN, STEPS_MAX = 0, 1000, 5, 9
+SEED, BATCH = 0, 1000
 
 
 def workload(clients: int | None) -> list[str]:
@@ -44,9 +45,12 @@ def _setup(clients: int | None):
     return model, torch.optim.Adam(model.parameters(), lr=1.0), sampler
 
 
+TASK = ReferenceTask(load_config(None, []).data, SEED)
+
+
 def _client_steps(r: int, c: int) -> tuple[torch.Generator, int]:
-    g = rng.generator(SEED, r, c, "data")
-    return g, int(torch.randint(STEPS_MIN, STEPS_MAX + 1, (), generator=g))
+    """Client c's data generator in round r and its batch count (the task's keyed draw)."""
+    return rng.generator(SEED, r, c, "data"), TASK.work(r, [c])[0]
 
 
 def naive_round(model, opt, ids: list[int], r: int) -> None:
@@ -69,7 +73,7 @@ def naive_round(model, opt, ids: list[int], r: int) -> None:
 def handwritten_round(model, opt, ids: list[int], r: int) -> None:
     """The best plain PyTorch for the same math: every client's batches in one tensor,
     one forward/backward for the round (the sum of batch-mean losses), one Adam step."""
-    draws = [_client_steps(r, c) for c in ids]
+    draws = [(rng.generator(SEED, r, c, "data"), s) for c, s in zip(ids, TASK.work(r, ids))]
     x = torch.empty(sum(s for _, s in draws), BATCH, 2)
     at = 0
     for g, s in draws:
