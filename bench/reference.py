@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import time
 
+import goals
 import torch
 import torch.nn.functional as F
 
@@ -101,7 +102,9 @@ def run_plain(round_fn, rounds: int, warmup: int, clients: int | None) -> dict:
 
 
 def run_fedhive(engine: list[str], rounds: int, warmup: int, clients: int | None) -> dict:
-    config = load_config(None, [f"rounds={rounds}", *workload(clients), *engine])
+    """fedhive's round loop, at the thread count the bench set for this process."""
+    threads = f"engine.threads={torch.get_num_threads()}"
+    config = load_config(None, [f"rounds={rounds}", *workload(clients), threads, *engine])
     exp = Experiment(config)
     timed = updates = 0.0
     for r in range(rounds):
@@ -119,4 +122,11 @@ VARIANTS = {
     "fedhive sequential": lambda *a: run_fedhive(["engine.name=sequential"], *a),
     "fedhive vectorized": lambda *a: run_fedhive(["engine.name=vectorized"], *a),
     "fedhive vectorized+compile": lambda *a: run_fedhive(["engine.name=vectorized", "engine.compile=true"], *a),
+    "fedhive vectorized, CPU hog": lambda *a: _with_hog(run_fedhive, ["engine.name=vectorized"], *a),
+    "seed loop": lambda *a: goals.seed_loop(torch.get_num_threads()),
 }
+
+
+def _with_hog(fn, *args):
+    with goals.cpu_hog():
+        return fn(*args)
