@@ -22,7 +22,7 @@ PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from
 # Working memory per client relative to its padded data (activations, gradients, masks):
 # an estimate; set engine.chunk_size when a model's activations are much larger.
 MEMORY_FACTOR = 8
-MIN_CUT = 64  # fewest clients worth a call of their own to avoid padding
+MAX_PADDING = 0.25  # the largest share of padded steps a chunk may hold
 
 
 class VectorizedEngine:
@@ -49,9 +49,8 @@ class VectorizedEngine:
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states = list(client_ids), states or {}
         fused = self._fused(update, linear)
-        # One chunk, or packed data for the fused path, needs no ordering: no padding to cut.
-        unordered = fused or len(ids) <= self._chunk_size(params)
-        order, work = (list(range(len(ids))), None) if unordered else _by_work(dataset, round, ids)
+        # Packed data for the fused path has no padding: it needs no ordering by work.
+        order, work = (list(range(len(ids))), None) if fused else _by_work(dataset, round, ids)
         parts = []
         for positions, data in self._chunks(dataset, round, ids, order, work, params, fused):
             chunk = [ids[i] for i in positions]
@@ -123,7 +122,7 @@ class VectorizedEngine:
         for the fused path, padded `Batches` for the vmapped one."""
         lo = 0
         while lo < len(order):
-            positions = _cut_at_work_change(order[lo : lo + self._chunk_size(params)], work)
+            positions = _similar_work(order[lo : lo + self._chunk_size(params)], work)
             chunk = [ids[i] for i in positions]
             data = (cohort_steps(dataset, round, chunk) if fused else dataset.cohort_batches(round, chunk))
             data = data.to(params.device)
@@ -181,14 +180,18 @@ def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] 
     return sorted(range(len(ids)), key=steps.__getitem__), steps
 
 
-def _cut_at_work_change(positions: list[int], work: list[int] | None) -> list[int]:
-    """A big chunk ends where its clients' work changes, so it needs no padding at all;
-    small chunks stay whole (one more call would cost more than their padding)."""
-    if work is None or len(positions) < 2 * MIN_CUT:
+def _similar_work(positions: list[int], work: list[int] | None) -> list[int]:
+    """The longest head of `positions` (sorted by work) whose padding to its largest
+    client stays within MAX_PADDING of its steps; a client far above the others (an
+    outlier) thus runs in a chunk of its own rather than padding everyone to its length."""
+    if work is None:
         return positions
-    first = work[positions[0]]
-    cut = next((i for i, p in enumerate(positions) if work[p] != first), len(positions))
-    return positions[:cut] if cut >= MIN_CUT else positions
+    total = 0
+    for n, p in enumerate(positions):
+        total += work[p]
+        if n and work[p] * (n + 1) - total > MAX_PADDING * work[p] * (n + 1):
+            return positions[:n]
+    return positions
 
 
 def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:
