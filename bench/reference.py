@@ -7,16 +7,18 @@ from __future__ import annotations
 import copy
 import time
 
+import goals
 import torch
 import torch.nn.functional as F
 
 from fedhive import rng
 from fedhive.config import load_config
+from fedhive.data.synthetic import ReferenceTask
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
 from fedhive.sampling import UniformCohort
 
-SEED, BATCH, STEPS_MIN, STEPS_MAX = 0, 1000, 5, 9
+SEED, BATCH = 0, 1000
 
 
 def workload(clients: int | None) -> list[str]:
@@ -44,9 +46,12 @@ def _setup(clients: int | None):
     return model, torch.optim.Adam(model.parameters(), lr=1.0), sampler
 
 
+TASK = ReferenceTask(load_config(None, []).data, SEED)
+
+
 def _client_steps(r: int, c: int) -> tuple[torch.Generator, int]:
-    g = rng.generator(SEED, r, c, "data")
-    return g, int(torch.randint(STEPS_MIN, STEPS_MAX + 1, (), generator=g))
+    """Client c's data generator in round r and its batch count (the task's keyed draw)."""
+    return rng.generator(SEED, r, c, "data"), TASK.work(r, [c])[0]
 
 
 def naive_round(model, opt, ids: list[int], r: int) -> None:
@@ -69,7 +74,7 @@ def naive_round(model, opt, ids: list[int], r: int) -> None:
 def handwritten_round(model, opt, ids: list[int], r: int) -> None:
     """The best plain PyTorch for the same math: every client's batches in one tensor,
     one forward/backward for the round (the sum of batch-mean losses), one Adam step."""
-    draws = [_client_steps(r, c) for c in ids]
+    draws = [(rng.generator(SEED, r, c, "data"), s) for c, s in zip(ids, TASK.work(r, ids))]
     x = torch.empty(sum(s for _, s in draws), BATCH, 2)
     at = 0
     for g, s in draws:
@@ -97,7 +102,9 @@ def run_plain(round_fn, rounds: int, warmup: int, clients: int | None) -> dict:
 
 
 def run_fedhive(engine: list[str], rounds: int, warmup: int, clients: int | None) -> dict:
-    config = load_config(None, [f"rounds={rounds}", *workload(clients), *engine])
+    """fedhive's round loop, at the thread count the bench set for this process."""
+    threads = f"engine.threads={torch.get_num_threads()}"
+    config = load_config(None, [f"rounds={rounds}", *workload(clients), threads, *engine])
     exp = Experiment(config)
     timed = updates = 0.0
     for r in range(rounds):
@@ -115,4 +122,11 @@ VARIANTS = {
     "fedhive sequential": lambda *a: run_fedhive(["engine.name=sequential"], *a),
     "fedhive vectorized": lambda *a: run_fedhive(["engine.name=vectorized"], *a),
     "fedhive vectorized+compile": lambda *a: run_fedhive(["engine.name=vectorized", "engine.compile=true"], *a),
+    "fedhive vectorized, CPU hog": lambda *a: _with_hog(run_fedhive, ["engine.name=vectorized"], *a),
+    "seed loop": lambda *a: goals.seed_loop(torch.get_num_threads()),
 }
+
+
+def _with_hog(fn, *args):
+    with goals.cpu_hog():
+        return fn(*args)

@@ -250,6 +250,7 @@ class EngineConfig(Section):
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
     compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
     fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: 1 for tiny models, else torch's")
     # The distributed engine (a torch.distributed process group; see README "Distributed runs").
     workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
     local: Literal["vectorized", "sequential"] = Field("vectorized", description="engine each rank runs its slice with")

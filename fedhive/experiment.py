@@ -21,6 +21,7 @@ from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
 from fedhive.engines.base import CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
+from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
@@ -50,6 +51,7 @@ class Experiment:
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
         self.engine = build_engine(config.engine, self.device)
+        use_threads(config.engine, self.model.num_params, self.device)
         self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)

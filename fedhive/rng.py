@@ -31,6 +31,15 @@ def key(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "")
     return h >> 1  # torch seeds must fit in a signed 64-bit integer
 
 
+def keys(seed: int, round: int, clients: torch.Tensor, purpose: str = "") -> torch.Tensor:
+    """`key(seed, round, c, purpose)` for every c of an int64 tensor, in one tensor pass:
+    a cohort's keys without a Python call per client."""
+    h = _splitmix64(zlib.crc32(purpose.encode()))
+    for part in (seed, round):
+        h = _splitmix64(h ^ (part & _MASK64))
+    return _shift_right(_splitmix64_tensor(clients.to(torch.int64) ^ _signed(h)), 1)
+
+
 def generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "") -> torch.Generator:
     """A fresh CPU generator seeded from the key of (seed, round, client, purpose)."""
     return torch.Generator().manual_seed(key(seed, round, client, purpose))

@@ -34,3 +34,12 @@ def test_vmap_gives_each_key_its_own_draws():
     for i, k in enumerate(keys):
         assert torch.equal(batched[i], rng.keyed_normal(rng.salted(k, 3, "x"), 6))
     assert not torch.equal(batched[0], batched[1])
+
+
+def test_cohort_keys_equal_the_scalar_keys():
+    from fedhive import rng
+
+    clients = [0, 1, 7, 999_999, 2**40, -1]
+    got = rng.keys(3, 12, torch.tensor(clients), "data").tolist()
+    assert got == [rng.key(3, 12, c, "data") for c in clients]
+    assert rng.keys(3, 12, torch.tensor(clients), "other").tolist() != got

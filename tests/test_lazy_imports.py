@@ -34,3 +34,10 @@ def test_no_heavy_imports(args, code):
     assert proc.returncode == code, proc.stderr[-500:]
     assert "fedhive.cli" in modules  # the importtime lines were read
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+def test_a_run_without_dp_does_not_import_dp_accounting(tmp_path):
+    proc, modules = imported_modules("run", "-q", "rounds=1", f"output_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "fedhive.privacy.accounting" in modules or "fedhive.experiment" in modules
+    assert not {m for m in modules if m.split(".")[0] == "dp_accounting"}

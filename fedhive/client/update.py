@@ -9,8 +9,8 @@ Engines pass `key = rng.client_key(round, client)` (an int64 tensor); an update 
 draws randomness uses `rng.keyed_uniform` / `rng.keyed_normal` on it, which are tensor
 ops and so give the same draws under `vmap`.
 
-An update may carry a `cohort_sum` attribute: `(params, cohort_batches, coef) ->
-(total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole padded cohort
+An update may carry a `cohort_sum` attribute: `(params, cohort_steps, coef) ->
+(total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole packed cohort
 at once, with its weights and per-client metrics. The gradient update has one (a
 weighted sum of gradients is the gradient of the weighted sum of losses, so the cohort
 goes through one forward/backward); wrappers that change the update must not copy it.
@@ -27,7 +27,7 @@ import torch
 from torch.func import grad
 
 from fedhive.client.state import ClientState
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, Steps
 from fedhive.models.functional import FunctionalModel
 
 
@@ -82,10 +82,11 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
 
 
 class CohortSum:
-    """The fused path of `gradient_update`: `(params, cohort_batches, coef) -> (total,
-    weights, metrics)` with `total = sum_k coef(w)_k g_k` for a whole padded cohort, in
-    one forward/backward. Exact: a weighted sum of gradients is the gradient of the
-    weighted sum of losses. `loss` is the forward pass, the part worth compiling."""
+    """The fused path of `gradient_update`: `(params, cohort_steps, coef) -> (total,
+    weights, metrics)` with `total = sum_k coef(w)_k g_k` for a whole cohort packed as
+    `Steps` (no padding steps), in one forward/backward. Exact: a weighted sum of
+    gradients is the gradient of the weighted sum of losses. `loss` is the forward pass,
+    the part worth compiling."""
 
     def __init__(self, model: FunctionalModel, loss: Callable | None = None):
         self.model = model
@@ -100,22 +101,17 @@ class CohortSum:
         """The same sum with its forward (hence its backward) compiled by `compile`."""
         return CohortSum(self.model, compile(self.weighted_loss))
 
-    def __call__(self, params: torch.Tensor, data: Batches, coef: Callable[[torch.Tensor], torch.Tensor]):
-        k, s = data.mask.shape[:2]
-        weights = data.mask.sum((1, 2))
-        step_coef = coef(weights).to(params.dtype).repeat_interleave(s)
-        steps = Batches(*(t.flatten(0, 1) for t in data))  # [K*S, B, ...]: one big batch of steps
-        real = steps.mask.amax(-1) > 0
-        if not bool(real.all()):  # padding steps add nothing: leave them out of the pass
-            steps, step_coef = Batches(*(t[real] for t in steps)), step_coef[real]
+    def __call__(self, params: torch.Tensor, data: Steps, coef: Callable[[torch.Tensor], torch.Tensor]):
+        owner, samples = data.owner(), data.step_samples().to(params.dtype)
+        weights = params.new_zeros(len(data.steps)).index_add_(0, owner, samples)
+        step_coef = coef(weights).to(params.dtype)[owner]
         # Plain autograd rather than torch.func: nothing per client is needed here, and
         # it is the cheapest path both eagerly and through torch.compile.
         leaf = params.detach().requires_grad_(True)
-        objective, per_step = self.loss(leaf, *steps, step_coef)
+        objective, per_step = self.loss(leaf, data.x, data.y, data.mask, step_coef)
         (total,) = torch.autograd.grad(objective, leaf)
-        per_step = per_step.new_zeros(k * s).masked_scatter_(real, per_step)
-        return total, weights, {"loss": _sample_weighted_loss(per_step.view(k, s), data.mask)}
-
+        loss = torch.zeros_like(weights).index_add_(0, owner, per_step * samples) / weights.clamp_min(1.0)
+        return total, weights, {"loss": loss}
 
 
 class LocalRun(NamedTuple):

@@ -1,4 +1,5 @@
-"""The padded container every engine receives: a cohort's batches plus a sample mask."""
+"""The containers engines receive: a cohort's batches padded to a common shape with a
+sample mask (`Batches`), or packed one client after another with no padding steps (`Steps`)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,40 @@ def concat_batches(chunks: list[Batches]) -> Batches:
         return t if extra == 0 else torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], 1)
 
     return Batches(*(torch.cat([pad(getattr(c, f)) for c in chunks]) for f in Batches._fields))
+
+
+class Steps(NamedTuple):
+    """A cohort's batches with no padding steps: client k's `steps[k]` batches follow
+    client k-1's. `x` is `[N, B, ...]` with N = steps.sum(), `y` is `[N, B]`, `mask` is
+    `[N, B]` (0.0 for padding samples within a step) or None when every sample is real;
+    `steps` is `[K]` int64. The layout of the fused gradient path: nothing to fill,
+    mask or remove."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor | None
+    steps: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "Steps":
+        return Steps(*(None if t is None else t.to(device) for t in self))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self if t is not None)
+
+    def step_samples(self) -> torch.Tensor:
+        """Real samples per step, `[N]`."""
+        if self.mask is None:
+            return self.x.new_full((self.x.shape[0],), float(self.x.shape[1]))
+        return self.mask.sum(-1)
+
+    def owner(self) -> torch.Tensor:
+        """The cohort position each step belongs to, `[N]`."""
+        return torch.repeat_interleave(torch.arange(len(self.steps), device=self.steps.device), self.steps)
+
+
+def packed(b: Batches) -> Steps:
+    """The padded cohort `b` without its padding steps (a client's steps keep their order)."""
+    real = b.mask.amax(-1) > 0
+    mask = b.mask[real]
+    return Steps(b.x[real], b.y[real], None if bool((mask == 1).all()) else mask, real.sum(1))

@@ -107,6 +107,12 @@ class FederatedDataset:
             rows[i, :n] = start + torch.randperm(n, generator=rng.generator(self.seed, round, c, "shuffle"))
         return gather(self.train, rows.view(len(ids), steps, b))
 
+    def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
+        """Each client's number of batches, without gathering its data; engines group
+        clients of similar work to bound padding."""
+        sizes = self.train.sizes[torch.as_tensor([int(c) for c in client_ids], dtype=torch.long)]
+        return ((sizes + self.batch_size - 1) // self.batch_size).tolist()
+
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The global test set (fixed: the same every round)."""
         return self._test

@@ -9,7 +9,7 @@ import torch
 
 from fedhive import rng
 from fedhive.config import DataConfig, SyntheticConfig
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, Steps
 
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
 
@@ -39,22 +39,29 @@ class ReferenceTask:
         self.seed = seed
         self.num_clients = config.clients
 
-    def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
-        """The cohort's data, padded to its longest client: x `[K, S, B, 2]`.
+    def cohort_steps(self, round: int, client_ids: Sequence[int]) -> Steps:
+        """The cohort's data packed client after client: x `[sum of steps, B, 2]`.
 
-        Each client draws into its own slice of one preallocated tensor from its keyed
-        generator, and is labelled while its slice is still in cache."""
-        gens, steps = self._draw_steps(round, client_ids)
-        k, s_max, b = len(gens), max(steps, default=0), self.config.batch_size
-        x = torch.empty(k, s_max, b, self.num_features)
-        y = torch.empty(k, s_max, b)
-        for i, (g, s) in enumerate(zip(gens, steps)):
-            xi = torch.rand(s, b, self.num_features, generator=g, out=x[i, :s])
-            label(xi.mul_(2).sub_(1), out=y[i, :s])
-            if s < s_max:  # padding stays exactly zero
-                x[i, s:] = 0.0
-                y[i, s:] = 0.0
-        real = torch.arange(s_max) < torch.tensor(steps, dtype=torch.int64).unsqueeze(1)
+        Each client draws straight into its slice of one buffer from its keyed generator
+        (one per client and round); the whole buffer is then labelled at once."""
+        steps = self._steps(round, client_ids)
+        b, counts = self.config.batch_size, steps.tolist()
+        x = torch.empty(sum(counts), b, self.num_features)
+        lo = 0
+        for c, s in zip(client_ids, counts):
+            torch.rand(s, b, self.num_features, generator=rng.generator(self.seed, round, int(c), "data"),
+                       out=x[lo:lo + s])
+            lo += s
+        return Steps(x.mul_(2).sub_(1), label(x), None, steps)
+
+    def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
+        """The cohort's data padded to its longest client: x `[K, S, B, 2]` (padding zero)."""
+        packed = self.cohort_steps(round, client_ids)
+        k, s_max, b = len(client_ids), int(packed.steps.max()) if len(client_ids) else 0, self.config.batch_size
+        real = torch.arange(s_max) < packed.steps.unsqueeze(1)
+        x = packed.x.new_zeros(k, s_max, b, self.num_features)
+        y = packed.y.new_zeros(k, s_max, b)
+        x[real], y[real] = packed.x, packed.y
         # The mask is constant within a step: a broadcast view, not K*S*B floats.
         mask = real.to(x.dtype).unsqueeze(-1).expand(k, s_max, b)
         return Batches(x, y, mask)
@@ -62,12 +69,15 @@ class ReferenceTask:
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Each client's number of batches this round, without drawing its data; engines
         group clients of equal work to cut padding."""
-        return self._draw_steps(round, client_ids)[1]
+        return self._steps(round, client_ids).tolist()
 
-    def _draw_steps(self, round: int, client_ids: Sequence[int]) -> tuple[list[torch.Generator], list[int]]:
+    def _steps(self, round: int, client_ids: Sequence[int]) -> torch.Tensor:
+        """Each client's batch count, `[K]` int64, from one keyed uniform per client,
+        computed for the whole cohort in a few tensor operations."""
         lo, hi = self.config.batches.min, self.config.batches.max
-        gens = [rng.generator(self.seed, round, int(c), "data") for c in client_ids]
-        return gens, [int(torch.randint(lo, hi + 1, (), generator=g)) for g in gens]
+        keys = rng.keys(self.seed, round, torch.as_tensor(list(client_ids), dtype=torch.int64), "data-steps")
+        u = rng.keyed_uniform(keys.unsqueeze(-1), 1).squeeze(-1)
+        return lo + (u * (hi - lo + 1)).long()
 
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh test set for this round: x `[N, 2]`, y `[N]`."""

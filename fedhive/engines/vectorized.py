@@ -14,7 +14,7 @@ from fedhive import rng
 from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, Steps, packed
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.reduction import LinearAggregate, ReducedUpdates
@@ -23,7 +23,7 @@ PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from
 # Working memory per client relative to its padded data (activations, gradients, masks):
 # an estimate; set engine.chunk_size when a model's activations are much larger.
 MEMORY_FACTOR = 8
-MIN_CUT = 64  # fewest clients worth a call of their own to avoid padding
+MAX_PADDING = 0.25  # the largest share of padded steps a chunk may hold
 
 
 class VectorizedEngine:
@@ -56,17 +56,18 @@ class VectorizedEngine:
         """Run `update` for every client of the cohort. With `linear` (the server chain's
         linear aggregate) the updates come back reduced, never as `[K, P]` rows."""
         ids, states, inputs = list(client_ids), states or {}, inputs or {}
-        # One chunk needs no ordering: its padding is the same whatever the order.
-        one_chunk = len(ids) <= self._chunk_size(params)
-        order, work = (list(range(len(ids))), None) if one_chunk else _by_work(dataset, round, ids)
+        fused = self._fused(update, linear)
+        # Packed data for the fused path has no padding: it needs no ordering by work.
+        order, work = (list(range(len(ids))), None) if fused else _by_work(dataset, round, ids)
         parts = []
-        for positions, data in self._chunks(dataset, round, ids, order, work, params):
+        for positions, data in self._chunks(dataset, round, ids, order, work, params, fused):
             chunk = [ids[i] for i in positions]
             index = torch.tensor(positions, dtype=torch.int64, device=params.device)
             chunk_states = {k: v[index] for k, v in states.items()}
             chunk_inputs = {k: v[index] for k, v in inputs.items()}
             try:
-                parts.append(self._run_chunk(update, params, data, chunk_states, chunk_inputs, chunk, round, linear))
+                parts.append(self._run_chunk(update, params, data, chunk_states, chunk_inputs, chunk, round, linear,
+                                             dataset))
             except Exception as e:
                 if self.config.fail_fast:
                     raise ClientError(
@@ -91,14 +92,21 @@ class VectorizedEngine:
     def load_state_dict(self, state: dict[str, float]) -> None:
         self._bytes_per_client = float(state["bytes_per_client"])
 
-    def _run_chunk(self, update, params, data: Batches, states, inputs, chunk, round, linear) -> CohortResult:
+    def _fused(self, update, linear) -> Callable | None:
+        """The update's fused cohort path, when it applies (a linear aggregate, engine.fused)."""
         fused = getattr(update, "cohort_sum", None)
-        if linear is not None and fused is not None and self.config.fused:
+        return fused if linear is not None and fused is not None and self.config.fused else None
+
+    def _run_chunk(self, update, params, data: Batches | Steps, states, inputs, chunk, round, linear,
+                   dataset) -> CohortResult:
+        fused = self._fused(update, linear)
+        if fused is not None:
             total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
             # A non-finite sum hides which client broke: redo the chunk row by row below.
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
+            data = dataset.cohort_batches(round, chunk).to(params.device)
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
         out = self._call(update, "vmap")(params, data, states, inputs, keys)
         weights = out.weight.to(params.dtype)
@@ -120,13 +128,17 @@ class VectorizedEngine:
         return self._calls[key]
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
-                params) -> Iterator[tuple[list[int], Batches]]:
-        """(cohort positions, padded data) per chunk, taking clients in `order`."""
+                params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:
+        """(cohort positions, data) per chunk, taking clients in `order`: packed `Steps`
+        for the fused path, padded `Batches` for the vmapped one."""
         lo = 0
         while lo < len(order):
-            positions = _cut_at_work_change(order[lo : lo + self._chunk_size(params)], work)
-            data = dataset.cohort_batches(round, [ids[i] for i in positions]).to(params.device)
-            per_client = sum(t.nbytes for t in data) / len(positions) + 4 * params.nbytes
+            positions = _similar_work(order[lo : lo + self._chunk_size(params)], work)
+            chunk = [ids[i] for i in positions]
+            data = (cohort_steps(dataset, round, chunk) if fused else dataset.cohort_batches(round, chunk))
+            data = data.to(params.device)
+            nbytes = data.nbytes if isinstance(data, Steps) else sum(t.nbytes for t in data)
+            per_client = nbytes / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
             yield positions, data
             lo += len(positions)
@@ -138,6 +150,13 @@ class VectorizedEngine:
             return PROBE_CLIENTS
         budget = self.config.max_memory_mb * 2**20
         return max(1, int(budget // (MEMORY_FACTOR * self._bytes_per_client)))
+
+
+def cohort_steps(dataset, round: int, ids: list[int]) -> Steps:
+    """The clients' data packed without padding steps: drawn that way when the dataset
+    can (`cohort_steps`), else its padded batches with the padding steps removed."""
+    draw = getattr(dataset, "cohort_steps", None)
+    return draw(round, ids) if draw is not None else packed(dataset.cohort_batches(round, ids))
 
 
 def _compiled(fn: Callable) -> Callable:
@@ -172,14 +191,18 @@ def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] 
     return sorted(range(len(ids)), key=steps.__getitem__), steps
 
 
-def _cut_at_work_change(positions: list[int], work: list[int] | None) -> list[int]:
-    """A big chunk ends where its clients' work changes, so it needs no padding at all;
-    small chunks stay whole (one more call would cost more than their padding)."""
-    if work is None or len(positions) < 2 * MIN_CUT:
+def _similar_work(positions: list[int], work: list[int] | None) -> list[int]:
+    """The longest head of `positions` (sorted by work) whose padding to its largest
+    client stays within MAX_PADDING of its steps; a client far above the others (an
+    outlier) thus runs in a chunk of its own rather than padding everyone to its length."""
+    if work is None:
         return positions
-    first = work[positions[0]]
-    cut = next((i for i, p in enumerate(positions) if work[p] != first), len(positions))
-    return positions[:cut] if cut >= MIN_CUT else positions
+    total = 0
+    for n, p in enumerate(positions):
+        total += work[p]
+        if n and work[p] * (n + 1) - total > MAX_PADDING * work[p] * (n + 1):
+            return positions[:n]
+    return positions
 
 
 def _in_client_order(result: CohortResult, order: list[int]) -> CohortResult:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from fedhive.models.losses import Loss
+from fedhive.models.losses import Loss, logit_head
 
 EVAL_CHUNK = 2048  # test rows per forward pass
 
@@ -14,7 +14,9 @@ EVAL_CHUNK = 2048  # test rows per forward pass
 class FunctionalModel:
     """Wraps a module so that `apply(flat_params, x)` runs it with parameters taken from a
     flat `[P]` vector. Flattening happens once; unflattening is views, so `vmap` over a
-    `[K, P]` matrix of parameters works unchanged."""
+    `[K, P]` matrix of parameters works unchanged. Losses and hits are computed from the
+    logits when the module ends in its loss's squashing layer (`losses.logit_head`);
+    `apply` still gives the module's own output."""
 
     def __init__(self, module: nn.Module, loss: Loss):
         self.module = module
@@ -23,6 +25,7 @@ class FunctionalModel:
         self.shapes = [p.shape for _, p in module.named_parameters()]
         self.sizes = [p.numel() for _, p in module.named_parameters()]
         self.num_params = sum(self.sizes)
+        self._scoring = logit_head(module, loss) or (module, loss)
 
     def initial_params(self) -> torch.Tensor:
         """The module's current parameters as one flat vector."""
@@ -37,11 +40,24 @@ class FunctionalModel:
         """The model's output on x with parameters `flat`."""
         return functional_call(self.module, self.unflatten(flat), (x,))
 
-    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
-        """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty steps)."""
-        s, b = mask.shape
-        out = self.apply(flat, x.reshape(s * b, *x.shape[2:]))
-        per = self.loss.per_sample(out, y.reshape(s * b)).reshape(s, b) * mask
+    def scored(self, flat: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, Loss]:
+        """(the output the loss is computed from, that loss): logits where possible."""
+        module, loss = self._scoring
+        return functional_call(module, self.unflatten(flat), (x,)), loss
+
+    def sample_losses(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses: x `[S, B, ...]` -> `[S, B]`."""
+        s, b = y.shape
+        out, loss = self.scored(flat, x.reshape(s * b, *x.shape[2:]))
+        return loss.per_sample(out, y.reshape(s * b)).reshape(s, b)
+
+    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
+        """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty
+        steps); `mask` None means every sample is real."""
+        per = self.sample_losses(flat, x, y)
+        if mask is None:
+            return per.mean(-1)
+        per = per * mask
         return per.sum(-1) / mask.sum(-1).clamp_min(1.0)
 
     @torch.no_grad()
@@ -57,9 +73,9 @@ class FunctionalModel:
         set through a CNN does not hold all its activations at once."""
         losses, hits = [], []
         for xs, ys in zip(torch.split(x, chunk), torch.split(y, chunk)):
-            out = self.apply(flat, xs)
-            losses.append(self.loss.per_sample(out, ys))
-            hits.append(self.loss.correct(out, ys))
+            out, loss = self.scored(flat, xs)
+            losses.append(loss.per_sample(out, ys))
+            hits.append(loss.correct(out, ys))
         if not losses:
             return x.new_zeros(0), x.new_zeros(0)
         return torch.cat(losses), torch.cat(hits)

@@ -5,17 +5,27 @@ noise multiplier can be calibrated to a target epsilon before the run."""
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
-import dp_accounting as dpa
 import numpy as np
-from dp_accounting import pld, rdp
 
 from fedhive.server.chain import RoundContext, Transform
+
+if TYPE_CHECKING:
+    import dp_accounting as dpa
 
 # PLD grid step: 1e-3 keeps an epsilon evaluation to tens of milliseconds; the PLD is a
 # pessimistic estimate, so a coarser grid only loosens the bound (by ~1e-4 at eps ~ 1).
 PLD_DISCRETIZATION = 1e-3
+
+
+def _dp_accounting():
+    """dp-accounting, imported on first use: its import takes seconds, and a run without
+    DP never needs it."""
+    import dp_accounting
+    from dp_accounting import pld, rdp  # noqa: F401  (binds the submodules on the package)
+
+    return dp_accounting
 
 
 class Sampling(NamedTuple):
@@ -32,6 +42,7 @@ class Sampling(NamedTuple):
 
 def round_event(noise_multiplier: float, sampling: Sampling) -> dpa.DpEvent:
     """The DP event of one round: a Gaussian mechanism under the sampler's amplification."""
+    dpa = _dp_accounting()
     gaussian = dpa.GaussianDpEvent(noise_multiplier)
     if sampling.kind == "poisson":
         return dpa.PoissonSampledDpEvent(sampling.rate, gaussian)
@@ -43,6 +54,8 @@ def round_event(noise_multiplier: float, sampling: Sampling) -> dpa.DpEvent:
 def make_accountant(kind: str, sampling: Sampling) -> dpa.PrivacyAccountant:
     """A fresh accountant. Fixed-size cohorts use REPLACE_ONE neighbours (the cohort size
     is public); dp-accounting's PLD accountant does not support them, so that pair is an error."""
+    dpa = _dp_accounting()
+    pld, rdp = dpa.pld, dpa.rdp
     if sampling.kind == "fixed":
         if kind == "pld":
             raise ValueError("the PLD accountant does not support fixed-size cohorts; "
@@ -66,6 +79,7 @@ def epsilon(noise_multiplier: float, steps: int, delta: float, sampling: Samplin
 
 def calibrate_noise(target_epsilon: float, steps: int, delta: float, sampling: Sampling, kind: str = "pld") -> float:
     """The smallest noise multiplier z with epsilon(z, steps) <= target_epsilon."""
+    dpa = _dp_accounting()
     make_event: Callable[[float], dpa.DpEvent] = lambda z: dpa.SelfComposedDpEvent(  # noqa: E731
         round_event(z, sampling), steps
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from fedhive.data.batches import Batches, concat_batches, trim_steps
+from fedhive.data.batches import Batches, Steps, concat_batches, packed, trim_steps
 
 PLAN_CHUNK = 256  # clients whose data is drawn at once while counting work
 CACHE_ELEMENTS = 20_000_000  # keep a planned cohort's data for training below this size
@@ -37,6 +37,10 @@ class BudgetedData:
             keep = mask.reshape(*mask.shape, *[1] * (b.x.dim() - mask.dim()))
             b = Batches(b.x * keep, b.y * mask, mask)
         return trim_steps(b)
+
+    def cohort_steps(self, round: int, client_ids: Sequence[int]) -> Steps:
+        """The budgeted batches, packed (never the dataset's own unbudgeted draw)."""
+        return packed(self.cohort_batches(round, client_ids))
 
     def _from_cache(self, round: int, ids: list[int]) -> Batches | None:
         if self._cached is None or self._cached[0] != round:

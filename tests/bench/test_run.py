@@ -50,3 +50,19 @@ def test_markdown_block_rewritten(tmp_path):
     doc.write_text(f"# t\n{run.BEGIN}\nold\n{run.END}\ntail\n")
     run.write_markdown(doc, "new table")
     assert doc.read_text() == f"# t\n{run.BEGIN}\nnew table\n{run.END}\ntail\n"
+
+
+def test_goals_sit_beside_the_measured_ratios():
+    import goals
+
+    rows = [_row("reference 1t", "seed loop", 60.0), _row("reference 1t", "hand-written fused", 5.0),
+            _row("reference 1t", "fedhive vectorized", 5.0), _row("reference 1t", "fedhive vectorized+compile", 4.0),
+            _row("reference 1t", "fedhive vectorized, CPU hog", 9.0)]
+    got = {g: (m, ok) for g, m, ok in goals.goals(rows, {"run_s": 5.0, "torch_s": 2.5})}
+    assert got["reference 1t: default ≥ 10× the seed loop"] == ("12.0×", "met")
+    assert got["reference 1t: default ≤ 1.1× hand-written fused"] == ("1.00×", "met")
+    assert got["reference 1t: compile ≥ 30× the seed loop"] == ("15.0×", "not met")
+    assert got["reference 1t: with a CPU hog ≤ 1.5× quiet"] == ("1.80×", "not met")
+    assert got["start-up: `fedhive run rounds=1` ≤ 2 s beyond torch's import"] == ("2.50 s", "not met")
+    assert "reference 1t: default not slower than sequential" not in got  # not measured
+    assert "| reference 1t: compile ≥ 30× the seed loop | 15.0× | not met |" in goals.goals_table(rows, None)

@@ -108,9 +108,9 @@ def _server_step(config, model, p, results):
 def test_fednova_with_equal_local_steps_is_fedavg():
     task, model = _setup(batch_size=50)
     p = model.initial_params()
-    # clients 1 and 4 both hold 5 batches at round 0 (asserted), with different samples
-    data = [_client(task, c) for c in (1, 4)]
-    assert [d.x.shape[0] for d in data] == [5, 5]
+    # clients 4 and 9 both hold 6 batches at round 0 (asserted), with different samples
+    data = [_client(task, c) for c in (4, 9)]
+    assert [d.x.shape[0] for d in data] == [6, 6]
     sgd = dict(lr=0.5, epochs=1)
     nova = [algorithm_update("fednova", model, **sgd)(p, d, {}, {}, 0) for d in data]
     avg = [local_sgd_update(model, **sgd)(p, d, {}, {}, 0) for d in data]

@@ -81,3 +81,53 @@ def test_local_sgd_matches_a_torch_optim_sgd_loop():
     p = model.initial_params()
     delta = local_sgd_update(model, lr=0.3, epochs=2)(p, data, {}, {}, 0).update
     torch.testing.assert_close(p - delta, local, rtol=1e-5, atol=1e-6)
+
+
+def _padded_fused_sum(model, params, batches, coef):
+    """The fused sum as computed on the padded `[K, S, B]` layout: mask-weighted per-step
+    means, padding steps included with a zero mask."""
+    weights = batches.mask.sum((1, 2))
+    step_coef = coef(weights).unsqueeze(1).expand(batches.mask.shape[:2])
+
+    def objective(p):
+        flat = [t.flatten(0, 1) for t in batches]
+        return (model.masked_loss(p, *flat) * step_coef.flatten()).sum()
+
+    return torch.func.grad(objective)(params), weights
+
+
+def test_packed_cohort_sum_equals_the_padded_fused_sum_and_per_client_losses():
+    task, model = _setup(3)
+    update = gradient_update(model)
+    params = model.initial_params() * 2
+    ids = [8, 1, 640, 77, 5, 23]
+    coef = lambda w: w / w.sum()  # noqa: E731  (a weighted mean, as FedAvg's aggregate)
+    total, weights, metrics = update.cohort_sum(params, task.cohort_steps(0, ids), coef)
+    padded, padded_weights = _padded_fused_sum(model, params, task.cohort_batches(0, ids), coef)
+    torch.testing.assert_close(total, padded, rtol=1e-5, atol=1e-6)
+    assert torch.equal(weights, padded_weights)
+    batches = task.cohort_batches(0, ids)
+    losses = [update(params, batches.client(k), {}, torch.tensor(c)).metrics["loss"] for k, c in enumerate(ids)]
+    torch.testing.assert_close(metrics["loss"], torch.stack(losses), rtol=1e-5, atol=1e-6)
+
+
+def test_packed_cohort_sum_honours_partial_batch_masks():
+    from fedhive.data.batches import Batches, packed
+
+    _, model = _setup(4)
+    update = gradient_update(model)
+    params = model.initial_params()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(3, 4, 10, 2, generator=g) * 2 - 1, (torch.rand(3, 4, 10, generator=g) > 0.5).float()
+    mask = torch.ones(3, 4, 10)
+    mask[0, 2:] = 0  # client 0: two steps
+    mask[1, 3, 6:] = 0  # client 1: a partial last batch
+    mask[2, 1:] = 0  # client 2: one step
+    batches = Batches(x * mask[..., None], y * mask, mask)
+    steps = packed(batches)
+    assert steps.steps.tolist() == [2, 4, 1] and steps.x.shape == (7, 10, 2) and steps.mask is not None
+    coef = lambda w: torch.ones_like(w)  # noqa: E731
+    total, weights, _ = update.cohort_sum(params, steps, coef)
+    padded, _ = _padded_fused_sum(model, params, batches, coef)
+    torch.testing.assert_close(total, padded, rtol=1e-5, atol=1e-6)
+    assert weights.tolist() == [20.0, 36.0, 10.0]

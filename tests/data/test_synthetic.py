@@ -40,3 +40,28 @@ def test_test_set_is_fresh_each_round_and_reproducible():
     x0, y0 = task.test_set(0)
     assert x0.shape == (100, 2) and y0.shape == (100,)
     assert torch.equal(task.test_set(0)[0], x0) and not torch.equal(task.test_set(1)[0], x0)
+
+
+def test_packed_steps_are_the_padded_batches_without_padding():
+    from fedhive.data.batches import packed
+
+    task = ReferenceTask(DataConfig(batch_size=50), seed=5)
+    ids = [9, 2, 700, 31]
+    steps = task.cohort_steps(1, ids)
+    again = packed(task.cohort_batches(1, ids))
+    assert steps.mask is None and again.mask is None
+    assert torch.equal(steps.steps, again.steps) and steps.steps.tolist() == task.work(1, ids)
+    assert torch.equal(steps.x, again.x) and torch.equal(steps.y, again.y)
+    assert steps.x.shape == (int(steps.steps.sum()), 50, 2)
+    assert torch.equal(steps.y, label(steps.x))
+    # A client's packed slice is what it draws alone.
+    lo = int(steps.steps[:2].sum())
+    alone = task.cohort_steps(1, [700])
+    assert torch.equal(steps.x[lo:lo + int(steps.steps[2])], alone.x)
+
+
+def test_batch_counts_cover_the_range_and_do_not_depend_on_the_cohort():
+    task = ReferenceTask(DataConfig(), seed=0)
+    counts = task.work(3, list(range(2000)))
+    assert set(counts) == set(range(5, 10))
+    assert task.work(3, [1999, 4]) == [counts[1999], counts[4]]

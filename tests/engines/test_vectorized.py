@@ -242,7 +242,48 @@ def test_big_chunks_end_where_work_changes():
             return exp.dataset.cohort_batches(round, ids)
 
     ids = list(range(300))
-    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids)  # the vmapped (padded) path
     assert seen == [{1}, {2}, {3}]  # no padding anywhere
     rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
+    torch.testing.assert_close(out.updates, rows.updates, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_path_takes_packed_steps_in_client_order_without_work_ordering():
+    exp, update = _reference()
+    seen = []
+
+    class Spy:
+        def work(self, round, ids):
+            raise AssertionError("packed data has no padding to order by work")
+
+        def cohort_steps(self, round, ids):
+            seen.append(list(ids))
+            return exp.dataset.cohort_steps(round, ids)
+
+        def cohort_batches(self, round, ids):
+            raise AssertionError("the fused path draws packed steps")
+
+    ids = list(range(300))
+    out = _engine(chunk_size=250).run(update, exp.params, Spy(), 1, ids, linear=sum_updates().linear)
+    assert seen == [ids[:250], ids[250:]]
+    rows = SequentialEngine(exp.config.engine).run(update, exp.params, exp.dataset, 1, ids)
     torch.testing.assert_close(out.updates.total, rows.updates.sum(0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.metrics["loss"], rows.metrics["loss"], rtol=1e-5, atol=1e-6)
+    assert out.weights.tolist() == rows.weights.tolist()
+
+
+def test_chunks_bound_padding_and_run_an_outlier_alone():
+    from fedhive.engines.vectorized import MAX_PADDING, _similar_work
+
+    work = [40, 3, 4, 3, 4, 3, 300, 5]
+    order = sorted(range(len(work)), key=work.__getitem__)
+    chunks, lo = [], 0
+    while lo < len(order):
+        chunks.append(_similar_work(order[lo:], work))
+        lo += len(chunks[-1])
+    assert [c for chunk in chunks for c in chunk] == order
+    assert chunks[-2:] == [[0], [6]]  # the two outliers, each alone
+    for chunk in chunks:
+        steps = [work[p] for p in chunk]
+        assert max(steps) * len(steps) - sum(steps) <= MAX_PADDING * max(steps) * len(steps)
+    assert _similar_work([1, 2], None) == [1, 2]
