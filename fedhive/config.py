@@ -110,9 +110,9 @@ class Config(Section):
         except ValidationError as e:
             raise ValueError(_hyperparameter_errors(e, algorithm.name, users_of)) from None
         self.algorithm.__pydantic_extra__ = hp.model_dump()
-        # A saved config holds every field at its value: only a changed one is a mistake.
-        changed = sorted(f for f in self.client.model_fields_set
-                         if getattr(self.client, f) != type(self.client).model_fields[f].default)
+        # A field at its default is allowed: a saved config lists every field.
+        changed = [f for f in sorted(self.client.model_fields_set)
+                   if getattr(self.client, f) != type(self.client).model_fields[f].default]
         if changed and not algorithm.local_training:
             field = changed[0]
             raise ValueError(f"client.{field}: {algorithm.name} does not train locally; client.* applies to "

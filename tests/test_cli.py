@@ -63,4 +63,5 @@ def test_help_for_every_command(cli):
 
 def test_validate_prints_the_resolved_config(cli):
     res = cli("validate", "rounds=7")
-    assert res.returncode == 0 and "rounds: 7" in res.stdout and "optimizer: adam" in res.stdout
+    assert res.returncode == 0 and "rounds: 7" in res.stdout and "- name: adam" in res.stdout
+    assert "algorithm:\n  name: fedsgd\n" in res.stdout
