@@ -88,10 +88,13 @@ def print_summary(exp) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fedhive.config import dump_config
+    import yaml
+
+    from fedhive.preflight import dry_run, sections_in_use
 
     config = _load(args)
-    print(dump_config(config), end="")
+    dry_run(config)
+    print(yaml.safe_dump(sections_in_use(config), sort_keys=False), end="")
     return 0
 
 
@@ -191,8 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("validate", help="check a config and print it fully resolved",
-                       description="Validate a config and its overrides without running; print the resolved config.")
+    p = sub.add_parser("validate", help="dry run: build everything a run builds, train nothing, print the config",
+                       description="Validate a config and its overrides as `run` would at its start (data found, "
+                                   "model built and one training pass, algorithm, privacy, system, device) without "
+                                   "training or writing a run folder; print the resolved sections in use.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     p.set_defaults(func=cmd_validate)
 

@@ -22,6 +22,7 @@ from fedhive.engines.base import CohortResult, build_engine, client_state_store,
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
+from fedhive.preflight import check_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import build_sampler
@@ -50,6 +51,7 @@ class Experiment:
         self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
+        check_model(self.model, self.params, self.dataset, config.model.name)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))

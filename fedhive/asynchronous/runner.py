@@ -29,6 +29,7 @@ from fedhive.system.distributions import keyed_uniform
 from fedhive.system.work import payload_bytes, samples_processed
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
+STATE = "state."  # prefix of the client-state rows kept with each trained result
 
 
 class AsyncRunner:
@@ -130,7 +131,8 @@ class AsyncRunner:
         out = train_tasks(self.exp, self.stream, tasks, inputs, self.ring, self.cfg.stacked, self.cfg.chunk_size)
         # Rows stay in the batch's tensors until the server step gathers them: indexing
         # thousands of rows one by one costs more than training a small model.
-        batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"]}
+        batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"],
+                 **{STATE + k: v for k, v in out.states.items()}}
         for row, i in enumerate(ids):
             self.results[i] = (batch, row)
         self.untrained = []
@@ -154,7 +156,10 @@ class AsyncRunner:
         scale = staleness_weight(self.cfg, stale).to(exp.params.dtype)
         updates = rows["update"] * scale.unsqueeze(1)
         weights = example_weight(self.cfg, samples)
-        ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed)
+        # The clients' returned state (FedNova's step counts, ...) is what server halves read.
+        states = {k.removeprefix(STATE): v for k, v in rows.items() if k.startswith(STATE)}
+        ctx = RoundContext(round=self.version, params=exp.params, weights=weights, seed=exp.config.seed,
+                           client_states=states)
         step, server_state = exp.algorithm.server.update(updates, exp.server_state, ctx)
         params = exp.params + (self.cfg.mixing_rate * step if self.cfg.mixing_rate != 1 else step)
         if torch.isfinite(params).all():  # a non-finite step is skipped, as in a sync round
@@ -233,7 +238,7 @@ def gather_rows(results: list) -> dict[str, torch.Tensor]:
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order))
     out = {}
-    for name in ("update", "weight", "loss"):
+    for name in results[0][0]:
         parts = [b[name].index_select(0, torch.tensor(rows)) for b, rows, _ in groups.values()]
         out[name] = torch.cat(parts).index_select(0, inverse)
     return out

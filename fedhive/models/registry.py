@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 import torch
@@ -30,6 +32,9 @@ def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_c
     """Instantiate `module.path:Class` with `model.kwargs`, adding `input_shape` and
     `num_classes` when its constructor takes them and the kwargs do not set them."""
     module_name, _, class_name = config.name.partition(":")
+    # Like `python -m`: a module in the folder fedhive runs from is importable.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:
