@@ -15,7 +15,8 @@ from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 EPILOG = """examples:
   fedhive run                                   the reference experiment
   fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
-  fedhive validate configs/reference.yaml       check a config without running it
+  fedhive validate configs/reference.yaml       dry run: build everything, train nothing
+  fedhive config privacy                        every field of a section: type, default, description
   fedhive resume runs/<name>                    continue a stopped or killed run
   fedhive resume runs/<name> rounds=200         extend a finished run
   fedhive plot runs/<name>                      redraw a run's plots
@@ -49,13 +50,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return spawn_workers(config.engine.workers, ["run", *args.args, *(["-q"] if args.quiet else [])])
     from fedhive.experiment import Experiment
 
+    if not args.quiet:
+        print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
     return _run(Experiment(config), args.quiet)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from fedhive.resume import resume_experiment
 
-    return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
+    exp = resume_experiment(args.run_dir, args.args, force=args.force)
+    if not args.quiet:
+        print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
+    return _run(exp, args.quiet)
 
 
 def _run(exp, quiet: bool) -> int:
@@ -128,6 +134,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from fedhive.config_reference import config_reference
+
+    print(config_reference(args.section))
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from fedhive.data.datasets import SOURCES, availability
 
@@ -159,6 +172,8 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_data_save(args: argparse.Namespace) -> int:
+    if Path(args.path).exists() and not args.force:
+        raise UserError(f"{args.path} exists; pass --force to overwrite it")
     config, dataset = _build_data(args)
     if dataset.label_counts() is None:
         raise UserError(f"data.name: {config.data.name} is generated every round; there is no fixed data to save")
@@ -176,11 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from fedhive import __version__
+
+    parser.add_argument("--version", action="version", version=f"fedhive {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_help = "[CONFIG.yaml] [key=value ...]: a config file (default: the reference experiment) and dotted overrides"
 
     p = sub.add_parser("run", help="run an experiment and write its run folder",
-                       description="Run an experiment. Without a config, runs the reference experiment.")
+                       description="Run an experiment. Without a config, runs the reference experiment. "
+                                   "`fedhive config` lists every field (key=value) with its type, default and meaning.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.set_defaults(func=cmd_run)
@@ -217,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("config", help="every config field with its type, default and description",
+                       description="Print every config field (the dotted key an override or a YAML file sets), "
+                                   "its type, default and description, from the config's own definitions.")
+    p.add_argument("section", nargs="?", help="only this section, e.g. privacy or data.partition")
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
     p.set_defaults(func=cmd_datasets)
 
@@ -232,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Build the config's dataset and save it (with a JSON header and hash), "
                                         "to reuse with data.name=file data.path=PATH.")
     d.add_argument("path", help="output file, .pt or .npz")
+    d.add_argument("--force", action="store_true", help="overwrite the file if it exists")
     d.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     d.set_defaults(func=cmd_data_save)
     return parser
