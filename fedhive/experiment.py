@@ -162,7 +162,8 @@ class Experiment:
         from fedhive.plots import plot_rows
 
         recorder.close(self.summary(loop_s))
-        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
+        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name,
+                  config=self.config.model_dump(mode="json"))
 
     def _check_empty_rounds(self) -> None:
         n = self.config.faults.max_empty_rounds
