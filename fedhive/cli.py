@@ -94,11 +94,11 @@ def print_summary(exp) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args)  # config errors answer before torch loads
     import yaml
 
     from fedhive.preflight import dry_run, sections_in_use
 
-    config = _load(args)
     dry_run(config)
     print(yaml.safe_dump(sections_in_use(config), sort_keys=False), end="")
     return 0
