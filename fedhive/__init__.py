@@ -111,11 +111,16 @@ if TYPE_CHECKING:
 
 def run(config: Config | str | None = None, overrides: list[str] | None = None, quiet: bool = True,
         save: bool = True) -> list[dict[str, Any]]:
-    """Run an experiment from a Config, a YAML path or the reference defaults; returns its history."""
+    """Run an experiment from a Config, a YAML path or the reference defaults, with dotted
+    `overrides` (e.g. `["rounds=20"]`) applied to it; returns its history."""
     from fedhive.experiment import Experiment
 
     if not isinstance(config, Config):
         config = load_config(config, overrides)
+    elif overrides:
+        from fedhive.config import build_config
+
+        config = build_config(config.model_dump(mode="json"), overrides)
     return Experiment(config).run(quiet=quiet, save=save)
 
 

@@ -15,7 +15,8 @@ from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 EPILOG = """examples:
   fedhive run                                   the reference experiment
   fedhive run configs/reference.yaml rounds=20 seed=3 cohort.min=5 cohort.max=10
-  fedhive validate configs/reference.yaml       check a config without running it
+  fedhive validate configs/reference.yaml       dry run: build everything, train nothing
+  fedhive config privacy                        every field of a section: type, default, description
   fedhive resume runs/<name>                    continue a stopped or killed run
   fedhive run my.yaml --allow-code              a config that names its own code (model.name: pkg.mod:Net)
   fedhive resume runs/<name> rounds=200         extend a finished run
@@ -50,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
     from fedhive.experiment import Experiment
 
+    if not args.quiet:
+        print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
     return _run(Experiment(config), args.quiet)
 
 
@@ -68,7 +71,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         force = ["--force"] if args.force else []
         return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
 
-    return _run(resume_experiment(args.run_dir, args.args, force=args.force), args.quiet)
+    exp = resume_experiment(args.run_dir, args.args, force=args.force)
+    if not args.quiet:
+        print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
+    return _run(exp, args.quiet)
 
 
 def _run(exp, quiet: bool) -> int:
@@ -101,14 +107,13 @@ def print_summary(exp) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fedhive.config import dump_config
+    config = _load(args)  # config errors answer before torch loads
+    import yaml
 
-    config = _load(args)
-    if ":" in config.model.name:  # the class is imported and checked, not built
-        from fedhive.models.registry import model_class
+    from fedhive.preflight import dry_run, sections_in_use
 
-        model_class(config.model)
-    print(dump_config(config), end="")
+    dry_run(config)
+    print(yaml.safe_dump(sections_in_use(config), sort_keys=False), end="")
     return 0
 
 
@@ -139,6 +144,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console.print(table)
     for path in paths:
         console.print(str(path))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from fedhive.config_reference import config_reference
+
+    print(config_reference(args.section))
     return 0
 
 
@@ -173,6 +185,8 @@ def cmd_data_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_data_save(args: argparse.Namespace) -> int:
+    if Path(args.path).exists() and not args.force:
+        raise UserError(f"{args.path} exists; pass --force to overwrite it")
     config, dataset = _build_data(args)
     if dataset.label_counts() is None:
         raise UserError(f"data.name: {config.data.name} is generated every round; there is no fixed data to save")
@@ -190,11 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from fedhive import __version__
+
+    parser.add_argument("--version", action="version", version=f"fedhive {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_help = "[CONFIG.yaml] [key=value ...]: a config file (default: the reference experiment) and dotted overrides"
 
     p = sub.add_parser("run", help="run an experiment and write its run folder",
-                       description="Run an experiment. Without a config, runs the reference experiment.")
+                       description="Run an experiment. Without a config, runs the reference experiment. "
+                                   "`fedhive config` lists every field (key=value) with its type, default and meaning.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table; print the run folder")
     p.add_argument("--allow-code", action="store_true",
@@ -214,8 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "also FEDHIVE_ALLOW_CODE=1")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("validate", help="check a config and print it fully resolved",
-                       description="Validate a config and its overrides without running; print the resolved config.")
+    p = sub.add_parser("validate", help="dry run: build everything a run builds, train nothing, print the config",
+                       description="Validate a config and its overrides as `run` would at its start (data found, "
+                                   "model built and one training pass, algorithm, privacy, system, device) without "
+                                   "training or writing a run folder; print the resolved sections in use.")
     p.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     p.add_argument("--allow-code", action="store_true",
                    help="let the config import and run code it names (model.name: module.path:Class); "
@@ -238,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
 
+    p = sub.add_parser("config", help="every config field with its type, default and description",
+                       description="Print every config field (the dotted key an override or a YAML file sets), "
+                                   "its type, default and description, from the config's own definitions.")
+    p.add_argument("section", nargs="?", help="only this section, e.g. privacy or data.partition")
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
     p.set_defaults(func=cmd_datasets)
 
@@ -253,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Build the config's dataset and save it (with a JSON header and hash), "
                                         "to reuse with data.name=file data.path=PATH.")
     d.add_argument("path", help="output file, .pt or .npz")
+    d.add_argument("--force", action="store_true", help="overwrite the file if it exists")
     d.add_argument("args", nargs="*", metavar="ARG", help=config_help)
     d.set_defaults(func=cmd_data_save)
     return parser

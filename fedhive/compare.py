@@ -113,6 +113,8 @@ def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9,
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise UserError(f"compare: the output must be a .png path, got {out}")
+    if not 0 < target <= 1:
+        raise UserError(f"compare: --target is an accuracy in (0, 1], got {target}")
     if x not in X_AXES:
         raise UserError(f"compare: --x must be one of {', '.join(X_AXES)}, got {x!r}")
     runs = [load_run(d) for d in run_dirs]

@@ -6,6 +6,7 @@ re-exported here so `from fedhive.config import DataConfig` keeps working.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -206,13 +207,28 @@ def _merge_into_list(name: str, items: list[Any], extra: dict[str, Any]) -> list
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error
+    (plain PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a UserError."""
+    """Read a YAML mapping; a missing file, bad YAML, a duplicate key or a non-mapping is a UserError."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{p}: not valid YAML ({first})") from None
@@ -249,9 +265,27 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Co
         raise UserError(f"config error: {format_validation_error(e)}") from None
 
 
+# Files a config names; a relative one in a config file is relative to that file's folder.
+FILE_FIELDS = ("data.path", "data.root", "system.trace", "system.availability.trace")
+
+
+def resolve_file_fields(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`data` with the relative FILE_FIELDS it sets joined to `base` (in place)."""
+    for dotted in FILE_FIELDS:
+        *parents, leaf = dotted.split(".")
+        node: Any = data
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(leaf), str) and not Path(node[leaf]).is_absolute():
+            node[leaf] = os.path.normpath(base / node[leaf])
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the reference defaults when `path` is None) and apply overrides."""
-    return build_config(read_yaml(path) if path is not None else {}, overrides)
+    """Load a YAML config (or the reference defaults when `path` is None) and apply overrides.
+    Relative file paths in the file are relative to its folder; in overrides, to the cwd."""
+    data = resolve_file_fields(read_yaml(path), Path(path).parent) if path is not None else {}
+    return build_config(data, overrides)
 
 
 def dump_config(config: Config) -> str:

@@ -11,6 +11,7 @@ from torch.func import grad, vmap
 from fedhive.config import EvalConfig
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed, pad_clients
+from fedhive.errors import UserError
 from fedhive.models.functional import FunctionalModel
 
 CLIENT_CHUNK = 64  # clients fine-tuned at once under vmap
@@ -77,6 +78,9 @@ class ClientEvaluator:
     def __init__(self, config: EvalConfig, model: FunctionalModel, dataset: Any):
         self.config, self.model, self.dataset = config, model, dataset
         self.split = dataset.client_test_split()
+        if config.finetune_steps and self.split is None:
+            raise UserError("evaluation.finetune_steps: personalized evaluation needs clients with their own test "
+                            "split (data.client_test_fraction > 0 on a dataset with fixed clients); this one has none")
 
     def __call__(self, params: torch.Tensor, round: int) -> dict[str, float]:
         if self.split is None:

@@ -25,6 +25,7 @@ from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
+from fedhive.preflight import check_model
 from fedhive.progress import RoundProgress
 from fedhive.recorder import Recorder, new_run_dir
 from fedhive.sampling import build_sampler
@@ -55,6 +56,7 @@ class Experiment:
         self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
         self.params = self.model.initial_params().to(self.device)
+        check_model(self.model, self.params, self.dataset, config.model.name)
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))
@@ -177,7 +179,8 @@ class Experiment:
         from fedhive.plots import plot_rows
 
         recorder.close(self.summary(loop_s))
-        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
+        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name,
+                  config=self.config.model_dump(mode="json"))
 
     def skip_round(self, reason: str) -> None:
         """Count a skipped round (model unchanged) and remember why, for the stop message."""

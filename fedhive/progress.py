@@ -1,4 +1,4 @@
-"""A rich progress bar showing round, loss and accuracy; silent when quiet."""
+"""A rich progress bar showing round, loss, accuracy, elapsed time and ETA; silent when quiet."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ class RoundProgress:
         self._progress = None
         if quiet:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         self._progress = Progress(
             TextColumn("[bold]round"),
@@ -18,6 +19,8 @@ class RoundProgress:
             BarColumn(),
             TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             transient=False,
         )
         self._task = self._progress.add_task("rounds", total=total, completed=start, loss="-", acc="-")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,6 +47,9 @@ def import_object(spec: str, field: str, expected: type | None = None, allow: bo
     module_name, sep, attr = spec.partition(":")
     if not (sep and module_name and attr):
         raise UserError(f"{field}: {spec!r} is not of the form module.path:Name")
+    # Like `python -m`: a module in the folder fedhive runs from is importable.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         obj: object = importlib.import_module(module_name)
         for part in attr.split("."):

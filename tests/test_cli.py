@@ -65,3 +65,49 @@ def test_validate_prints_the_resolved_config(cli):
     res = cli("validate", "rounds=7")
     assert res.returncode == 0 and "rounds: 7" in res.stdout and "- name: adam" in res.stdout
     assert "algorithm:\n  name: fedsgd\n" in res.stdout
+
+
+def test_version_and_run_help_point_to_the_config_reference(cli):
+    import fedhive
+
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"fedhive {fedhive.__version__}"
+    res = cli("run", "--help")
+    assert res.returncode == 0 and "`fedhive\nconfig` lists every field" in res.stdout
+
+
+def test_run_shows_a_loading_line_and_resume_says_where_it_starts(cli, tmp_path):
+    res = cli("run", "rounds=2", "name=r", "checkpoint.every=1", "data.clients=50", "cohort.min=3", "cohort.max=5")
+    assert res.returncode == 0 and res.stderr.startswith("loading data (reference) and building the model")
+    res = cli("resume", "runs/r", "rounds=3")
+    assert res.returncode == 0 and "resuming from round 2 of 3" in res.stderr
+
+
+def test_data_save_refuses_to_overwrite_without_force(cli, tmp_path):
+    args = ["data.name=digits", "data.clients=10", "cohort.min=2", "cohort.max=2", "model.name=logistic"]
+    (tmp_path / "d.pt").write_text("keep me")
+    res = cli("data", "save", "d.pt", *args)
+    assert res.returncode == 2 and "d.pt exists; pass --force to overwrite it" in res.stderr
+    assert (tmp_path / "d.pt").read_text() == "keep me"
+    res = cli("data", "save", "d.pt", *args, "--force")
+    assert res.returncode == 0 and "sha256" in res.stdout
+
+
+def test_api_run_applies_overrides_to_a_config(tmp_path):
+    import fedhive
+
+    config = fedhive.load_config(None, [f"output_dir={tmp_path}", "data.clients=50", "cohort.min=3", "cohort.max=5"])
+    rows = fedhive.run(config, ["rounds=2", "seed=4"], save=False)
+    assert len(rows) == 2
+
+
+def test_the_progress_bar_shows_an_eta():
+    from rich.progress import TimeRemainingColumn
+
+    from fedhive.progress import RoundProgress
+
+    bar = RoundProgress(3)
+    try:
+        assert any(isinstance(c, TimeRemainingColumn) for c in bar._progress.columns)
+    finally:
+        bar.close()

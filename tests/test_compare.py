@@ -44,6 +44,8 @@ def test_compare_errors_exit_2(cli):
     assert res.returncode == 2 and "nowhere: not a run folder" in res.stderr
     res = cli("compare", "nowhere", "-o", "x.jpg")
     assert res.returncode == 2 and "must be a .png path" in res.stderr
+    res = cli("compare", "nowhere", "--target", "1.5")
+    assert res.returncode == 2 and "compare: --target is an accuracy in (0, 1], got 1.5" in res.stderr
 
 
 def test_bytes_axis_is_cumulative_upload():

@@ -10,6 +10,7 @@ from fedhive.config import EvalConfig, ModelConfig
 from fedhive.data import from_arrays
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed
+from fedhive.errors import UserError
 from fedhive.evaluation import ClientEvaluator, client_accuracies, cycle_steps, personalized_accuracies, summarize
 from fedhive.models.registry import build_model
 
@@ -68,4 +69,7 @@ def test_evaluator_columns_and_reference_has_none():
         def client_test_split(self):
             return None
 
-    assert ClientEvaluator(EvalConfig(finetune_steps=3), m, NoSplit())(m.initial_params(), 0) == {}
+    assert ClientEvaluator(EvalConfig(), m, NoSplit())(m.initial_params(), 0) == {}
+    # Personalized evaluation asked for where clients hold no test split: an error, not silence.
+    with pytest.raises(UserError, match="evaluation.finetune_steps: personalized evaluation needs clients"):
+        ClientEvaluator(EvalConfig(finetune_steps=3), m, NoSplit())

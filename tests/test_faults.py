@@ -4,6 +4,7 @@ with nothing usable are skipped; too many in a row stop the run with a checkpoin
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientResult
 from fedhive.config import load_config
 from fedhive.engines.sequential import ClientError
-from fedhive.errors import FedhiveWarning, RunError
+from fedhive.errors import FedhiveWarning, RunError, UserError
 from fedhive.experiment import Experiment
 from fedhive.recorder import read_metrics
 
@@ -43,6 +44,14 @@ def experiment(*overrides: str, fault=None, bad=lambda cid: False) -> Experiment
 
 def boom(result):
     raise ValueError("boom")
+
+
+_failures = itertools.count()
+
+
+def boom_each(result):
+    """A different error every time: a run of these is not one systematic failure."""
+    raise ValueError(f"boom #{next(_failures)}")
 
 
 def nan_attack(result):
@@ -89,7 +98,7 @@ def test_fail_fast_reraises_naming_round_and_client():
 
 
 def test_a_round_where_every_client_fails_is_skipped():
-    exp = experiment(fault=boom, bad=lambda cid: True)
+    exp = experiment(fault=boom_each, bad=lambda cid: True)
     before = exp.params.clone()
     with pytest.warns(FedhiveWarning, match="round 1: 4 client update\\(s\\) raised and were dropped"), \
             pytest.warns(FedhiveWarning, match="round 1: no client update was usable; round skipped, model unchanged"):
@@ -97,6 +106,13 @@ def test_a_round_where_every_client_fails_is_skipped():
     assert torch.equal(exp.params, before) and exp.round == 1 and exp.empty_rounds == 1
     assert row["dropped"] == row["clients"] and row["samples"] == 0 and row["train_loss"] is None
     assert int(exp.server_state["adam"].count) == 0  # the server optimizer did not step
+
+
+@pytest.mark.parametrize("engine", ["sequential", "vectorized"])
+def test_every_client_raising_the_same_error_stops_at_once(engine):
+    exp = experiment(f"engine.name={engine}", fault=boom, bad=lambda cid: True)
+    with pytest.raises(UserError, match=r"^round 1: all 4 client updates raised the same error: ValueError: boom$"):
+        exp.step()
 
 
 def test_a_non_finite_server_step_is_skipped():
@@ -111,7 +127,7 @@ def test_a_non_finite_server_step_is_skipped():
 
 def test_consecutive_empty_rounds_stop_the_run_with_a_checkpoint(tmp_path):
     exp = experiment(f"output_dir={tmp_path}", "name=dead", "rounds=50", "faults.max_empty_rounds=3",
-                     fault=boom, bad=lambda cid: True)
+                     fault=boom_each, bad=lambda cid: True)
     with pytest.warns(FedhiveWarning), pytest.raises(RunError, match=r"rounds 1-3: 3 rounds in a row skipped: no client update was usable \(3x\) \(faults"):
         exp.run()
     run_dir = tmp_path / "dead"
@@ -122,7 +138,7 @@ def test_consecutive_empty_rounds_stop_the_run_with_a_checkpoint(tmp_path):
 
 def test_a_recovering_run_resets_the_empty_round_count():
     # Every client of the even (0-based) rounds fails; `exp` is looked up when a client runs.
-    exp = experiment("rounds=6", "faults.max_empty_rounds=2", fault=boom, bad=lambda cid: exp.round % 2 == 0)
+    exp = experiment("rounds=6", "faults.max_empty_rounds=2", fault=boom_each, bad=lambda cid: exp.round % 2 == 0)
     with pytest.warns(FedhiveWarning):
         rows = exp.run(save=False)
     assert [r["samples"] > 0 for r in rows] == [False, True] * 3

@@ -29,6 +29,7 @@ from fedhive.system.distributions import keyed_uniform
 from fedhive.system.work import payload_bytes, samples_processed
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
+OUTPUT = "output."  # prefix of the per-round outputs (FedNova's step counts) kept with each result
 
 
 class AsyncRunner:
@@ -130,7 +131,8 @@ class AsyncRunner:
         out = train_tasks(self.exp, self.stream, tasks, inputs, self.ring, self.cfg.stacked, self.cfg.chunk_size)
         # Rows stay in the batch's tensors until the server step gathers them: indexing
         # thousands of rows one by one costs more than training a small model.
-        batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"]}
+        batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"],
+                 **{OUTPUT + k: v for k, v in out.outputs.items()}}
         for row, i in enumerate(ids):
             self.results[i] = (batch, row)
         self.untrained = []
@@ -152,8 +154,10 @@ class AsyncRunner:
         rows = gather_rows([r for _, _, r in buf])
         samples = rows["weight"]
         scale = staleness_weight(self.cfg, stale).to(exp.params.dtype)
+        # The clients' per-round outputs (FedNova's step counts, ...) are what server halves read.
+        outputs = {k.removeprefix(OUTPUT): v for k, v in rows.items() if k.startswith(OUTPUT)}
         ctx = RoundContext(round=self.version, params=exp.params, weights=example_weight(self.cfg, samples),
-                           seed=exp.config.seed)
+                           seed=exp.config.seed, outputs=outputs)
 
         def finish() -> dict[str, Any]:
             self.version += 1
@@ -228,7 +232,7 @@ def gather_rows(results: list) -> dict[str, torch.Tensor]:
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order))
     out = {}
-    for name in ("update", "weight", "loss"):
+    for name in results[0][0]:
         parts = [b[name].index_select(0, torch.tensor(rows)) for b, rows, _ in groups.values()]
         out[name] = torch.cat(parts).index_select(0, inverse)
     return out

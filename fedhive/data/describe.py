@@ -65,24 +65,33 @@ def format_stats(stats: dict[str, Any]) -> str:
 
 
 def plot_label_distribution(counts: torch.Tensor, path: Path, title: str = "") -> Path:
-    """Stacked bars of label counts for up to PLOT_CLIENTS clients, evenly spaced by id."""
+    """Up to PLOT_CLIENTS clients, evenly spaced by id: each client's training-set size
+    (log scale, top) and its label fractions (stacked to 1, bottom), so that clients of
+    very different sizes stay readable side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = torch.linspace(0, len(counts) - 1, min(PLOT_CLIENTS, len(counts))).round().long().unique()
-    data = counts[shown].double().numpy()
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    data = counts[shown].double()
+    sizes = data.sum(1)
+    fractions = (data / sizes.clamp_min(1).unsqueeze(1)).numpy()
+    fig, (top, ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True, height_ratios=[1, 3])
+    x = range(len(shown))
+    top.bar(x, sizes.numpy(), color="0.35", width=0.85)
+    top.set_yscale("log")
+    top.set_ylabel("samples")
+    top.set_title(title or "label distribution per client")
     bottom = torch.zeros(len(shown), dtype=torch.float64).numpy()
     cmap = plt.get_cmap("tab10" if counts.shape[1] <= 10 else "tab20")
     for k in range(counts.shape[1]):
-        ax.bar(range(len(shown)), data[:, k], bottom=bottom, color=cmap(k % cmap.N), label=str(k), width=0.85)
-        bottom += data[:, k]
-    ax.set_xticks(range(len(shown)), [str(int(i)) for i in shown], rotation=90, fontsize=7)
+        ax.bar(x, fractions[:, k], bottom=bottom, color=cmap(k % cmap.N), label=str(k), width=0.85)
+        bottom += fractions[:, k]
+    ax.set_xticks(x, [str(int(i)) for i in shown], rotation=90, fontsize=7)
     ax.set_xlabel("client")
-    ax.set_ylabel("training samples")
-    ax.set_title(title or "label distribution per client")
+    ax.set_ylabel("fraction of its samples")
+    ax.set_ylim(0, 1)
     if counts.shape[1] <= 20:
         ax.legend(title="label", fontsize=7, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import torch
 
+from fedhive.errors import UserError
 from fedhive.reduction import ReducedUpdates
 
 
@@ -26,15 +27,21 @@ class CohortResult(NamedTuple):
     outputs: dict[str, torch.Tensor]
 
 
-def warn_failures(round: int, failures: list[str]) -> None:
-    """One warning for the client updates of `round` (0-based) that raised and were dropped."""
-    if failures:
-        import warnings
+def warn_failures(round: int, failures: list[str], total: int | None = None) -> None:
+    """One warning for the client updates of `round` (0-based) that raised and were dropped;
+    a UserError instead if all `total` of them raised the same error (a model or data that
+    cannot train: skipping rounds would not help)."""
+    if not failures:
+        return
+    errors = {f.partition(": ")[2] for f in failures}
+    if len(failures) == total and len(errors) == 1:
+        raise UserError(f"round {round + 1}: all {total} client updates raised the same error: {errors.pop()}")
+    import warnings
 
-        from fedhive.errors import FedhiveWarning
+    from fedhive.errors import FedhiveWarning
 
-        warnings.warn(
-            f"round {round + 1}: {len(failures)} client update(s) raised and were dropped "
-            f"(first: {failures[0]}); engine.fail_fast=true re-raises instead",
-            FedhiveWarning,
-        )
+    warnings.warn(
+        f"round {round + 1}: {len(failures)} client update(s) raised and were dropped "
+        f"(first: {failures[0]}); engine.fail_fast=true re-raises instead",
+        FedhiveWarning,
+    )

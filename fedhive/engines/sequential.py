@@ -55,7 +55,7 @@ class SequentialEngine:
                     raise ClientError(f"round {round + 1}, client {cid}: client update failed: {e}") from e
                 failures.append(f"client {cid}: {type(e).__name__}: {e}")
                 results.append(None)
-        warn_failures(round, failures)
+        warn_failures(round, failures, len(client_ids))
         return stack_results(results, params, states)
 
 

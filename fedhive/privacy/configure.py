@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import torch
 
 from fedhive.config import Config
-from fedhive.errors import UserError
+from fedhive.errors import FedhiveWarning, UserError
 from fedhive.privacy.accounting import Sampling, calibrate_noise, epsilon_meter, make_accountant
 from fedhive.privacy.adaptive import adaptive_clip_sum, split_noise
 from fedhive.privacy.gaussian import clip_per_client, fixed_denominator_sum, gaussian_noise
@@ -45,9 +46,42 @@ def noise_multiplier(config: Config, sampling: Sampling) -> float:
         make_accountant(p.accountant, sampling)
         if p.target_epsilon is None:
             return p.noise_multiplier
-        return calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant)
+        z = calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant)
     except ValueError as e:
         raise UserError(f"privacy.accountant: {e}") from None
+    return check_learnable(z, sampling, config)
+
+
+MAX_NOISE_MULTIPLIER = 1e4  # beyond this, no cohort a simulation can hold learns anything
+
+
+def check_learnable(z: float, sampling: Sampling, config: Config) -> float:
+    """A calibrated z, refused above MAX_NOISE_MULTIPLIER and warned about when the noise
+    on the averaged update outweighs the signal (central DP): per coordinate its std is
+    z C / n for n clients of clipped norm <= C, so n / z is the best signal-to-noise ratio."""
+    n = expected_cohort(sampling)
+    where = f"privacy.target_epsilon={config.privacy.target_epsilon} over {config.rounds} rounds"
+    if z > MAX_NOISE_MULTIPLIER:
+        raise UserError(f"{where} needs noise multiplier z = {z:.3g} (> {MAX_NOISE_MULTIPLIER:g}): the model "
+                        "cannot learn; raise the target epsilon, cut the rounds or grow the cohort")
+    if config.privacy.mechanism == "central" and n / z < 1:
+        warnings.warn(f"{where} needs noise multiplier z = {z:.3g}: signal-to-noise n/z = {n / z:.3g} "
+                      f"(n = {n:g} clients per round) is below 1; the model will barely learn", FedhiveWarning)
+    return z
+
+
+ROBUST = ("median", "trimmed_mean", "krum", "multi_krum")
+
+
+def _no_robust_aggregate(config: Config) -> None:
+    """Central DP hands the server one noised sum: a robust aggregate has no cohort to judge."""
+    from fedhive.config import ServerConfig
+
+    specs = config.server.transforms() if isinstance(config.server, ServerConfig) else config.server
+    robust = [s.name for s in specs if s.name in ROBUST]
+    if robust:
+        raise UserError(f"server: {robust[0]} cannot follow privacy.mechanism=central: the server sees one noised "
+                        "sum, not the clients' updates (use local DP, or aggregate sum/mean)")
 
 
 def then_aggregated(first: Transform, rest: Transform) -> Transform:
@@ -98,6 +132,7 @@ def apply_privacy(config: Config, algorithm: Any) -> Any:
     p = config.privacy
     server, client_update = algorithm.server, algorithm.client_update
     if p.mechanism == "central":
+        _no_robust_aggregate(config)
         sampling = sampling_of(config)
         server = then_aggregated(central_chain(config, noise_multiplier(config, sampling), sampling), server)
     elif p.secagg.enabled:

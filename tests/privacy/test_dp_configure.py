@@ -98,3 +98,33 @@ def test_engines_agree(overrides):
         for k, v in a.items():
             if k not in ("round_s", "wall_s") and isinstance(v, float):
                 assert b[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+
+
+DP_FEDAVG = ["cohort.sampler=poisson", "cohort.rate=0.02", "privacy.mechanism=central", "privacy.clip=0.5",
+             "privacy.delta=1e-5", "rounds=100"]
+
+
+def test_a_noise_multiplier_too_large_to_learn_is_refused():
+    from fedhive.privacy.configure import noise_multiplier, sampling_of
+
+    config = build_config({}, [*DP_FEDAVG, "privacy.target_epsilon=1e-4"])
+    with pytest.raises(UserError, match=r"privacy.target_epsilon=0.0001 over 100 rounds needs noise multiplier "
+                                        r"z = \S+ \(> 10000\): the model cannot learn"):
+        noise_multiplier(config, sampling_of(config))
+
+
+def test_noise_above_the_signal_is_warned_with_the_signal_to_noise_figure():
+    from fedhive.errors import FedhiveWarning
+    from fedhive.privacy.configure import check_learnable, sampling_of
+
+    config = build_config({}, [*DP_FEDAVG, "privacy.target_epsilon=0.01"])
+    with pytest.warns(FedhiveWarning, match=r"signal-to-noise n/z = 0.2 \(n = 20 clients per round\) is below 1"):
+        assert check_learnable(100.0, sampling_of(config), config) == 100.0
+
+
+@pytest.mark.parametrize("aggregate", ["median", "krum", "trimmed_mean"])
+def test_a_robust_aggregate_after_central_dp_is_an_error(aggregate):
+    config = build_config({}, [*DP_FEDAVG, "privacy.noise_multiplier=1.0", "data.clients=100", "cohort.rate=0.2",
+                               f"server.aggregate={aggregate}"])
+    with pytest.raises(UserError, match=f"server: {aggregate} cannot follow privacy.mechanism=central"):
+        Experiment(config)

@@ -147,10 +147,10 @@ def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
 
 @pytest.mark.parametrize("name", ["sync_fedavg_lognormal", "fedbuff_lognormal", "stragglers_fedavg_drop",
                                   "stragglers_fedprox_partial", "trace_devices"])
-def test_bundled_configs_run(name, monkeypatch):
+def test_bundled_configs_run(name, monkeypatch, tmp_path):
     from tests.conftest import REPO
 
-    monkeypatch.chdir(REPO)  # trace paths in configs are relative to the repository root
+    monkeypatch.chdir(tmp_path)  # trace paths in a config file are relative to the file, not the cwd
     cfg = load_config(REPO / "configs" / f"{name}.yaml", ["rounds=2", "data.batch_size=20"])
     history = Experiment(cfg).run(save=False)
     assert len(history) == 2 and history[-1]["sim_time"] > 0
