@@ -71,7 +71,9 @@ class SyntheticConfig(Section):
 class DataConfig(Section):
     """Which federated dataset, how it is split among clients and how clients' data is drawn."""
 
-    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file"] = "reference"
+    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file", "femnist", "shakespeare",
+                  "sent140", "celeba", "fed_emnist", "fed_shakespeare", "stackoverflow", "cifar10",
+                  "cifar100"] = "reference"
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))
@@ -80,6 +82,7 @@ class DataConfig(Section):
     path: str | None = Field(None, description="name=file: a saved .pt/.npz FederatedDataset, an .npz or a .csv")
     label_column: str = Field("label", description="csv: the label column")
     client_column: str | None = Field(None, description="csv/npz: the column naming each sample's client")
+    vocab_size: int = Field(10000, ge=1, description="sent140, stackoverflow: the most frequent words kept")
     client_test_fraction: float = Field(
         0.2, ge=0, lt=1, description="share of each client's samples held out as its own test split"
     )

@@ -114,9 +114,10 @@ class FederatedDataset:
     def client_test_split(self) -> Packed | None:
         return self.client_test
 
-    def label_counts(self) -> torch.Tensor:
-        """`[C, num_classes]` training samples of each label per client."""
-        return self.train.label_counts(self.num_classes)
+    def label_counts(self) -> torch.Tensor | None:
+        """`[C, num_classes]` training samples of each label per client; None for sequence
+        labels (next-word targets), which have no single label per sample."""
+        return self.train.label_counts(self.num_classes) if self.train.y.dim() == 1 else None
 
     def __repr__(self) -> str:
         n_test = 0 if self.client_test is None else len(self.client_test.y)
