@@ -130,10 +130,13 @@ def gather(packed: Packed, rows: torch.Tensor) -> Batches:
     """Batches from row indices `[K, S, B]` into `packed` (-1 marks padding, which is zero)."""
     valid = rows >= 0
     safe = rows.clamp_min(0)
-    x = packed.x[safe]
-    x = torch.where(valid.view(*valid.shape, *([1] * (x.dim() - valid.dim()))), x, torch.zeros((), dtype=x.dtype))
-    y = torch.where(valid, packed.y[safe], torch.zeros((), dtype=packed.y.dtype))
+    x, y = _zero_padding(packed.x[safe], valid), _zero_padding(packed.y[safe], valid)  # y may be [.., T]
     return Batches(x, y, valid.to(x.dtype if x.is_floating_point() else torch.float32))
+
+
+def _zero_padding(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    keep = valid.view(*valid.shape, *([1] * (values.dim() - valid.dim())))
+    return torch.where(keep, values, torch.zeros((), dtype=values.dtype))
 
 
 def pad_clients(packed: Packed, client_ids: Sequence[int] | torch.Tensor) -> Batches:

@@ -41,7 +41,7 @@ class FunctionalModel:
         """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty steps)."""
         s, b = mask.shape
         out = self.apply(flat, x.reshape(s * b, *x.shape[2:]))
-        per = self.loss.per_sample(out, y.reshape(s * b)).reshape(s, b) * mask
+        per = self.loss.per_sample(out, y.reshape(s * b, *y.shape[2:])).reshape(s, b) * mask  # y may be [S, B, T]
         return per.sum(-1) / mask.sum(-1).clamp_min(1.0)
 
     @torch.no_grad()
