@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,45 +15,35 @@ from fedhive.data.federated import FederatedDataset
 from fedhive.data.natural import Split, data_folders, from_splits
 from fedhive.errors import UserError
 
-_NUMERIC_X = re.compile(rb'"x"\s*:\s*\[\s*\[')
-_ROWS_END = re.compile(rb"\]\s*\]")
-_SPACES = bytes.maketrans(b"[],", b"   ")
 LAYOUT = "train/*.json + test/*.json"
 
 
-def _cut_numeric(raw: bytes, path: Path) -> tuple[bytes, list[bytes]]:
-    """The file with each 2-D numeric "x" array replaced by its number, and those arrays'
-    text: numpy parses the numbers in C instead of json building a float object per pixel."""
-    parts, blocks, pos = [], [], 0
-    while (m := _NUMERIC_X.search(raw, pos)) is not None:
-        end = _ROWS_END.search(raw, m.end())
-        if end is None:
-            raise UserError(f"{path}: an \"x\" array is not closed")
-        parts += [raw[pos:m.start()], b'"x": %d' % len(blocks)]
-        blocks.append(raw[m.end() - 1:end.end() - 1])
-        pos = end.end()
-    parts.append(raw[pos:])
-    return b"".join(parts), blocks
+def _json_loads() -> Callable[[bytes], Any]:
+    """orjson when installed (about twice as fast on FEMNIST's number arrays), else json."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+    return orjson.loads
 
 
-def _numeric_rows(block: bytes, width: int, where: str) -> np.ndarray:
-    rows = block.count(b"[")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # a short parse is caught below
-        values = np.fromstring(block.translate(_SPACES).decode("ascii"), dtype=np.float32, sep=" ")
-    if values.size != rows * width:
-        raise UserError(f"{where}: x has {rows} rows but {values.size} numbers, expected {width} per row")
-    return values.reshape(rows, width)
+def _numeric_rows(x: Any, width: int, where: str) -> np.ndarray:
+    try:
+        rows = np.asarray(x, dtype=np.float32).reshape(len(x), -1) if len(x) else np.zeros((0, width), np.float32)
+    except (TypeError, ValueError):
+        rows = None
+    if rows is None or rows.shape[1] != width:
+        raise UserError(f"{where}: x must be rows of {width} numbers")
+    return rows
 
 
 def read_file(path: Path, width: int | None = None) -> tuple[list[str], list[Any], list[list]]:
     """(users, x per user, y per user) of one LEAF file, checked against num_samples.
-    With `width`, "x" rows are numbers, `width` per row, returned as float32 arrays."""
-    raw = path.read_bytes()
-    skeleton, blocks = _cut_numeric(raw, path) if width else (raw, [])
+    With `width`, "x" rows are numbers, `width` per row, returned as float32 arrays (one
+    array per user, so no per-sample Python objects outlive the file)."""
     try:
-        doc = json.loads(skeleton)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        doc = _json_loads()(path.read_bytes())
+    except ValueError as e:  # json's and orjson's decode errors are ValueErrors
         raise UserError(f"{path}: not valid JSON ({e})") from None
     missing = [k for k in ("users", "num_samples", "user_data") if not isinstance(doc, dict) or k not in doc]
     if missing:
@@ -70,9 +58,7 @@ def read_file(path: Path, width: int | None = None) -> tuple[list[str], list[Any
             raise UserError(f"{path}: user_data has no x and y for user {user!r}")
         x, y = record["x"], record["y"]
         if width:
-            if not (isinstance(x, int) or x == []):
-                raise UserError(f"{path}: user {user!r}: x must be rows of {width} numbers")
-            x = _numeric_rows(blocks[x], width, f"{path}: user {user!r}") if x != [] else np.zeros((0, width), np.float32)
+            x = _numeric_rows(x, width, f"{path}: user {user!r}")
         if len(x) != n or len(y) != n:
             raise UserError(f"{path}: user {user!r}: num_samples says {n} but x has {len(x)} and y {len(y)}")
         xs.append(x)

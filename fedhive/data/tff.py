@@ -50,7 +50,7 @@ def read_clients(path: Path, fields: tuple[str, ...]) -> tuple[list[str], dict[s
     try:
         import h5py
     except ImportError:
-        raise UserError(f"{path.name}: reading TFF's HDF5 files needs h5py: pip install 'fedhive[h5]'") from None
+        raise UserError(f"{path.name}: reading TFF's HDF5 files needs h5py: pip install 'fedhive[datasets]'") from None
     try:
         handle = h5py.File(path, "r")
     except OSError as e:
