@@ -3,7 +3,7 @@ load time, peak RSS and time per round (the real files are not needed to measure
 
     python bench/datasets.py generate DIR          # write DIR/femnist/data, DIR/shakespeare/data
     python bench/datasets.py load femnist DIR      # one line of JSON: seconds, peak RSS
-    python bench/datasets.py run femnist DIR 3     # rounds of configs/femnist_cnn.yaml
+    python bench/datasets.py run femnist DIR 3 [key=value ...]   # rounds of configs/femnist_cnn.yaml
 """
 
 from __future__ import annotations
@@ -97,17 +97,18 @@ def load(name: str, root: Path) -> None:
                       "peak_rss_mb": round(peak_rss_mb())}))
 
 
-def run(name: str, root: Path, rounds: int) -> None:
+def run(name: str, root: Path, rounds: int, overrides: list[str]) -> None:
     from fedhive.config import load_config
     from fedhive.experiment import Experiment
 
     config = load_config(REPO / "configs" / f"{CONFIGS[name]}.yaml",
-                         [f"data.root={root}", f"rounds={rounds}", f"eval_every={rounds}"])
+                         [f"data.root={root}", f"rounds={rounds}", f"eval_every={rounds}", *overrides])
     start = time.perf_counter()
     exp = Experiment(config)
     setup = time.perf_counter() - start
     history = exp.run(save=False)
-    print(json.dumps({"config": CONFIGS[name], "setup_s": round(setup, 1),
+    print(json.dumps({"config": CONFIGS[name], "overrides": overrides, "setup_s": round(setup, 1),
+                      "samples": [h["samples"] for h in history],
                       "round_s": [round(h["round_s"], 1) for h in history],
                       "test_accuracy": history[-1]["test_accuracy"], "peak_rss_mb": round(peak_rss_mb())}))
 
@@ -119,4 +120,4 @@ if __name__ == "__main__":
     elif command == "load":
         load(args[0], Path(args[1]))
     else:
-        run(args[0], Path(args[1]), int(args[2]))
+        run(args[0], Path(args[1]), int(args[2]), args[3:])

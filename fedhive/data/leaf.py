@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
 from fedhive.config import DataConfig
 from fedhive.data import text
 from fedhive.data.federated import FederatedDataset

@@ -50,3 +50,15 @@ def test_pickled_python_version_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"pickled python version, which fedhive does not unpickle; use the binary "
                                         r"version \(cifar-10-binary.tar.gz\): cifar-10-batches-bin/"):
         load("cifar10", str(tmp_path))
+
+
+def test_datasets_command_lists_layouts_and_what_the_root_holds(tmp_path, capsys, monkeypatch):
+    from fedhive.cli import main
+
+    monkeypatch.delenv("FEDHIVE_DATA", raising=False)
+    formats.write_cifar10(tmp_path, per_file=1)
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["cifar10"].endswith(f"[available ({tmp_path / 'cifar-10-batches-bin'})]")
+    assert "[missing: femnist/data/{train/*.json + test/*.json} in data.root or $FEDHIVE_DATA]" in lines["femnist"]
+    assert "stackoverflow_train.h5 + stackoverflow_test.h5" in lines["stackoverflow"]
