@@ -159,7 +159,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     width = max(map(len, SOURCES))
     for name, source in SOURCES.items():
-        print(f"{name:<{width}}  {source.kind:<9}  {source.description}  [{availability(name)}]")
+        print(f"{name:<{width}}  {source.kind:<9}  {source.description}  [{availability(name, args.root)}]")
     return 0
 
 
@@ -265,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
+    p.add_argument("--root", help="a data.root folder to look in (besides $FEDHIVE_DATA)")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("data", help="inspect or save a config's federated dataset")

@@ -43,7 +43,7 @@ class IntRange(Section):
         return self
 
 
-MODELS = ("reference", "logistic", "mlp", "cnn")
+MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "resnet_gn", "char_lstm", "word_lstm", "bag_of_words")
 
 
 class PartitionConfig(Section):
@@ -71,7 +71,9 @@ class SyntheticConfig(Section):
 class DataConfig(Section):
     """Which federated dataset, how it is split among clients and how clients' data is drawn."""
 
-    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file"] = "reference"
+    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file", "femnist", "shakespeare",
+                  "sent140", "celeba", "fed_emnist", "fed_shakespeare", "stackoverflow", "cifar10",
+                  "cifar100"] = "reference"
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))
@@ -80,6 +82,7 @@ class DataConfig(Section):
     path: str | None = Field(None, description="name=file: a saved .pt/.npz FederatedDataset, an .npz or a .csv")
     label_column: str = Field("label", description="csv: the label column")
     client_column: str | None = Field(None, description="csv/npz: the column naming each sample's client")
+    vocab_size: int = Field(10000, ge=1, description="sent140, stackoverflow: the most frequent words kept")
     client_test_fraction: float = Field(
         0.2, ge=0, lt=1, description="share of each client's samples held out as its own test split"
     )
@@ -101,13 +104,17 @@ class DataConfig(Section):
 class ModelConfig(Section):
     """The model: a registry name with its parameters, or any `module.path:Class`."""
 
-    name: str = Field("reference", description="reference, logistic, mlp, cnn or module.path:Class")
+    name: str = Field("reference", description=f"{', '.join(MODELS)} or module.path:Class")
     hidden: list[int] = Field(default_factory=lambda: [200, 200], description="mlp: hidden layer widths")
     channels: list[int] = Field(default_factory=lambda: [32, 64], description="cnn: channels of its conv layers")
     dense: int = Field(512, ge=1, description="cnn: width of its dense layer")
+    embedding: int = Field(8, ge=1, description="char_lstm, word_lstm, bag_of_words: embedding width")
+    lstm: list[int] = Field(default_factory=lambda: [256, 256], description="char_lstm, word_lstm: LSTM layer widths")
+    vocab_size: int | None = Field(None, ge=2, description="bag_of_words: input vocabulary (sent140: data.vocab_size + 2)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="module.path:Class: constructor arguments")
-    loss: Literal["auto", "bce", "cross_entropy"] = Field(
-        "auto", description="auto: bce for the reference model, cross_entropy otherwise"
+    loss: Literal["auto", "bce", "cross_entropy", "sequence_cross_entropy"] = Field(
+        "auto", description="auto: bce for the reference model, sequence_cross_entropy for word_lstm, "
+        "cross_entropy otherwise"
     )
 
     @field_validator("name")
@@ -117,7 +124,7 @@ class ModelConfig(Section):
             raise ValueError(f"unknown model {name!r}; use one of {', '.join(MODELS)} or module.path:Class")
         return name
 
-    @field_validator("hidden", "channels")
+    @field_validator("hidden", "channels", "lstm")
     @classmethod
     def _widths(cls, widths: list[int]) -> list[int]:
         if any(w < 1 for w in widths):

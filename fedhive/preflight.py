@@ -34,15 +34,16 @@ def check_model(model: Any, params: torch.Tensor, dataset: Any, name: str) -> No
 
 
 def _check_output(out: Any, y: torch.Tensor, num_classes: int) -> None:
-    """Logits `[N, classes]` for cross-entropy, or one probability per row for bce."""
+    """Logits per label for cross-entropy (`[N, classes]`, or `[N, T, classes]` for
+    sequence labels `[N, T]`), or one probability per row for bce."""
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"the model returned {type(out).__name__}, not a tensor")
-    n = len(y)
-    if out.dim() == 2 and out.shape == (n, num_classes):
+    n, expected = len(y), (*y.shape, num_classes)
+    if out.shape == expected:
         return
     if out.shape in ((n,), (n, 1)) and num_classes == 2:
         return
-    raise ValueError(f"output shape {tuple(out.shape)}, expected ({n}, {num_classes})")
+    raise ValueError(f"output shape {tuple(out.shape)}, expected {expected}")
 
 
 def dry_run(config: Config) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fedhive.config import DataConfig
 from fedhive.data.arrays import federate
 from fedhive.data.datasets import SOURCES
-from fedhive.data.federated import ClientData
+from fedhive.data.federated import ClientData, FederatedDataset
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.data.validate import check_arrays
 
@@ -20,5 +20,8 @@ def build_dataset(config: DataConfig, seed: int) -> ClientData:
         if store.is_saved_dataset(config.path):
             return store.load(config.path, config.batch_size, seed)
     source = config.path if config.name == "file" else config.name
-    arrays = check_arrays(SOURCES[config.name].load(config, seed), str(source), config.drop_nonfinite)
+    arrays = SOURCES[config.name].load(config, seed)
+    if isinstance(arrays, FederatedDataset):  # published with its own clients
+        return arrays
+    arrays = check_arrays(arrays, str(source), config.drop_nonfinite)
     return federate(arrays, config.partition, config.clients, seed, config.client_test_fraction, config.batch_size)

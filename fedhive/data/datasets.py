@@ -11,7 +11,9 @@ from typing import NamedTuple
 import numpy as np
 
 from fedhive.config import DataConfig
+from fedhive.data import cifar, leaf, tff
 from fedhive.data.arrays import ArrayData
+from fedhive.data.federated import FederatedDataset
 from fedhive.data.idx import find_idx_files, load_idx_folder
 from fedhive.errors import UserError
 
@@ -78,7 +80,25 @@ def user_file(config: DataConfig, seed: int) -> ArrayData:
 class Source(NamedTuple):
     kind: str  # real, generated or user
     description: str
-    load: Callable[[DataConfig, int], ArrayData] | None  # None: not array-backed (reference)
+    # ArrayData is partitioned as data.partition says; a FederatedDataset keeps its published clients.
+    load: Callable[[DataConfig, int], ArrayData | FederatedDataset] | None  # None: not array-backed (reference)
+    layout: str = ""  # the files expected under data.root / $FEDHIVE_DATA
+    find: Callable[[str | None], Path | None] | None = None  # the folder holding them, or None
+
+
+def _leaf(name: str) -> Source:
+    return Source("real", leaf.SPECS[name].description, lambda config, seed: leaf.load(name, leaf.SPECS[name], config, seed),
+                  f"{name}/data/{{{leaf.LAYOUT}}}", lambda root: leaf.find_folder(root, name))
+
+
+def _tff(name: str, description: str) -> Source:
+    return Source("real", description, lambda config, seed: tff.load(name, config, seed),
+                  f"{name}/{tff.expected_files(name)}", lambda root: tff.find_folder(root, name))
+
+
+def _cifar(name: str, description: str) -> Source:
+    return Source("real", description, lambda config, seed: cifar.load(name, config.root),
+                  cifar.expected_files(name), lambda root: cifar.find_folder(root, name))
 
 
 SOURCES: dict[str, Source] = {
@@ -87,12 +107,22 @@ SOURCES: dict[str, Source] = {
     "digits": Source("real", "scikit-learn 8x8 digits: 1,797 samples, 10 classes", digits),
     "fashion_mnist": Source("real", "Fashion-MNIST: 70,000 28x28 images, 10 classes", fashion_mnist),
     "idx": Source("real", "an MNIST-format IDX folder at data.root (MNIST, KMNIST, EMNIST...)", idx_folder),
+    **{name: _leaf(name) for name in leaf.SPECS},
+    "fed_emnist": _tff("fed_emnist", "TFF federated EMNIST: 28x28 characters, 62 classes, 3,400 writers (HDF5)"),
+    "fed_shakespeare": _tff("fed_shakespeare", "TFF Shakespeare: next character after 80 (HDF5 snippets)"),
+    "stackoverflow": _tff("stackoverflow", "TFF StackOverflow next-word prediction: 20 word ids (HDF5)"),
+    "cifar10": _cifar("cifar10", "CIFAR-10 binary version: 60,000 32x32 colour images, 10 classes"),
+    "cifar100": _cifar("cifar100", "CIFAR-100 binary version: 60,000 32x32 colour images, 100 fine classes"),
     "file": Source("user", "data.path: a saved FederatedDataset (.pt/.npz), an .npz of x, y or a .csv", user_file),
 }
 
 
-def availability(name: str) -> str:
+def availability(name: str, root: str | None = None) -> str:
     """Whether a dataset can be loaded here without extra settings, in a few words."""
+    source = SOURCES[name]
+    if source.find is not None:
+        folder = source.find(root)
+        return f"available ({folder})" if folder else f"missing: {source.layout} in data.root or $FEDHIVE_DATA"
     if name == "fashion_mnist":
         folder = fashion_mnist_folder(None)
         return f"available ({folder})" if folder else f"missing: {FASHION_MNIST_HINT}"

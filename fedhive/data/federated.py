@@ -120,9 +120,10 @@ class FederatedDataset:
     def client_test_split(self) -> Packed | None:
         return self.client_test
 
-    def label_counts(self) -> torch.Tensor:
-        """`[C, num_classes]` training samples of each label per client."""
-        return self.train.label_counts(self.num_classes)
+    def label_counts(self) -> torch.Tensor | None:
+        """`[C, num_classes]` training samples of each label per client; None for sequence
+        labels (next-word targets), which have no single label per sample."""
+        return self.train.label_counts(self.num_classes) if self.train.y.dim() == 1 else None
 
     def __repr__(self) -> str:
         n_test = 0 if self.client_test is None else len(self.client_test.y)
@@ -135,10 +136,13 @@ def gather(packed: Packed, rows: torch.Tensor) -> Batches:
     """Batches from row indices `[K, S, B]` into `packed` (-1 marks padding, which is zero)."""
     valid = rows >= 0
     safe = rows.clamp_min(0)
-    x = packed.x[safe]
-    x = torch.where(valid.view(*valid.shape, *([1] * (x.dim() - valid.dim()))), x, torch.zeros((), dtype=x.dtype))
-    y = torch.where(valid, packed.y[safe], torch.zeros((), dtype=packed.y.dtype))
+    x, y = _zero_padding(packed.x[safe], valid), _zero_padding(packed.y[safe], valid)  # y may be [.., T]
     return Batches(x, y, valid.to(x.dtype if x.is_floating_point() else torch.float32))
+
+
+def _zero_padding(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    keep = valid.view(*valid.shape, *([1] * (values.dim() - valid.dim())))
+    return torch.where(keep, values, torch.zeros((), dtype=values.dtype))
 
 
 def pad_clients(packed: Packed, client_ids: Sequence[int] | torch.Tensor) -> Batches:

@@ -46,10 +46,11 @@ class FunctionalModel:
         return functional_call(module, self.unflatten(flat), (x,)), loss
 
     def sample_losses(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-sample losses: x `[S, B, ...]` -> `[S, B]`."""
-        s, b = y.shape
+        """Per-sample losses: x `[S, B, ...]` -> `[S, B]` (y may be `[S, B, T]`: a sequence's
+        loss is one per sample)."""
+        s, b = y.shape[:2]
         out, loss = self.scored(flat, x.reshape(s * b, *x.shape[2:]))
-        return loss.per_sample(out, y.reshape(s * b)).reshape(s, b)
+        return loss.per_sample(out, y.reshape(s * b, *y.shape[2:])).reshape(s, b)
 
     def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
         """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty

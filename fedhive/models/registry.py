@@ -11,7 +11,7 @@ from torch import nn
 from fedhive import rng
 from fedhive.config import ModelConfig
 from fedhive.errors import UserError
-from fedhive.models import standard
+from fedhive.models import sequence, standard, vision
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
 from fedhive.models.reference import reference_model
@@ -23,7 +23,27 @@ _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module
     "logistic": (lambda cfg, shape, k: standard.logistic(shape, k), "cross_entropy"),
     "mlp": (lambda cfg, shape, k: standard.mlp(shape, k, cfg.hidden), "cross_entropy"),
     "cnn": (lambda cfg, shape, k: standard.cnn(shape, k, cfg.channels, cfg.dense), "cross_entropy"),
+    "femnist_cnn": (lambda cfg, shape, k: vision.femnist_cnn(shape, k), "cross_entropy"),
+    "resnet_gn": (lambda cfg, shape, k: vision.resnet_gn(shape, k, cfg.channels), "cross_entropy"),
+    "char_lstm": (lambda cfg, shape, k: token_model("char_lstm", shape, sequence.TokenLSTM(k, cfg.embedding, cfg.lstm)),
+                  "cross_entropy"),
+    "word_lstm": (lambda cfg, shape, k: token_model("word_lstm", shape, sequence.TokenLSTM(
+        k, cfg.embedding, cfg.lstm, every_step=True, dense=cfg.dense)), "sequence_cross_entropy"),
+    "bag_of_words": (lambda cfg, shape, k: token_model("bag_of_words", shape, sequence.BagOfWords(
+        vocabulary(cfg), cfg.embedding, k)), "cross_entropy"),
 }
+
+
+def token_model(name: str, input_shape: tuple[int, ...], module: nn.Module) -> nn.Module:
+    """`module`, once the dataset is known to hold token sequences `[T]`."""
+    sequence.token_input(input_shape, name)
+    return module
+
+
+def vocabulary(config: ModelConfig) -> int:
+    if config.vocab_size is None:
+        raise UserError("model.vocab_size: bag_of_words needs its input vocabulary (sent140: data.vocab_size + 2)")
+    return config.vocab_size
 
 
 def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

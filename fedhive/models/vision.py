@@ -1,0 +1,51 @@
+"""Image models of the field's benchmarks: LEAF's FEMNIST CNN and a GroupNorm ResNet for CIFAR."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from fedhive.errors import UserError
+from fedhive.models import standard
+
+GROUPS = 2  # GroupNorm groups, as Hsieh et al. 2020 use in place of BatchNorm for non-IID clients
+
+
+def femnist_cnn(input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """LEAF's FEMNIST CNN: two 5x5 'same' convolutions (32, 64) each with 2x2 max-pooling,
+    a dense layer of 2048 and the output layer."""
+    return standard.cnn(input_shape, num_classes, (32, 64), 2048)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(GROUPS, channels), channels)
+
+
+class Block(nn.Module):
+    """A ResNet basic block: two 3x3 convolutions with GroupNorm, plus the (projected) input."""
+
+    def __init__(self, inputs: int, outputs: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False), _norm(outputs), nn.ReLU(),
+            nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False), _norm(outputs))
+        self.skip = nn.Identity() if stride == 1 and inputs == outputs else nn.Sequential(
+            nn.Conv2d(inputs, outputs, 1, stride, bias=False), _norm(outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+def resnet_gn(input_shape: Sequence[int], num_classes: int, channels: Sequence[int] = (32, 64, 128)) -> nn.Module:
+    """A small ResNet: a 3x3 stem, one basic block per entry of `channels` (stride 2 after
+    the first), global average pooling and the output layer. GroupNorm keeps no running
+    statistics, so vmap over clients runs it unchanged."""
+    if len(input_shape) != 3:
+        raise UserError(f"model.name: resnet_gn needs image inputs [C, H, W], the dataset's are {tuple(input_shape)}")
+    layers: list[nn.Module] = [nn.Conv2d(input_shape[0], channels[0], 3, 1, 1, bias=False), _norm(channels[0]),
+                               nn.ReLU()]
+    for i, (a, b) in enumerate(zip([channels[0], *channels], channels)):
+        layers.append(Block(a, b, 1 if i == 0 else 2))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[-1], num_classes))
