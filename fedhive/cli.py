@@ -22,6 +22,9 @@ EPILOG = """examples:
   fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
   fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
   fedhive compare runs/a runs/b --x sim_time    the same curves against simulated time
+  fedhive sweep configs/fedavg.yaml seed=0..2 client.lr=0.1,0.5   a grid of runs (sweep --help)
+  fedhive summarize runs/fedavg                 mean ± std over seeds, per setting
+  fedhive report runs/<name>                    one self-contained report.html
   fedhive datasets                              list the datasets and whether they are installed
   fedhive data describe configs/fashion_mnist_dirichlet.yaml   partition statistics + plot
 """
@@ -211,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the curves' x axis: round (default), simulated time, wall time or cumulative bytes uploaded")
     p.add_argument("--target", type=float, default=0.9, help="accuracy for 'rounds to target' (default: 0.9)")
     p.set_defaults(func=cmd_compare)
+
+    from fedhive.cli_research import add_commands
+
+    add_commands(sub)
 
     p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
     p.set_defaults(func=cmd_datasets)

@@ -21,6 +21,7 @@ from fedhive.config_sections import (  # noqa: F401
 from fedhive.config_system import (  # noqa: F401
     AsyncConfig, AvailabilityConfig, Distribution, RoundConfig, StragglersConfig, SystemConfig,
 )
+from fedhive.early_stop import StopConfig
 from fedhive.errors import UserError
 from fedhive.presets import PRESETS, apply_preset
 
@@ -51,6 +52,7 @@ class Config(Section):
     system: SystemConfig | None = Field(None, description="device/network model; none = homogeneous")
     round: RoundConfig = Field(default_factory=RoundConfig)
     asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
+    stop: StopConfig = Field(default_factory=StopConfig)
 
     @model_validator(mode="after")
     def _mode_fits(self) -> "Config":

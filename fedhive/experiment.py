@@ -19,6 +19,7 @@ from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
 from fedhive.engines.base import CohortResult, build_engine, client_state_store, is_leader
+from fedhive.early_stop import should_stop
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
@@ -133,7 +134,7 @@ class Experiment:
         t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
         with GracefulStop() as stop:
             try:
-                while self.round < self.config.rounds and stop.signum is None:
+                while self.round < self.config.rounds and stop.signum is None and not self.stopped_early():
                     row = self.step()
                     row["wall_s"] = time.perf_counter() - t0
                     self.history.append(row)
@@ -159,8 +160,12 @@ class Experiment:
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
         from fedhive.plots import plot_rows
 
-        recorder.close(self.summary(loop_s))
         plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name)
+        recorder.close(self.summary(loop_s))
+
+    def stopped_early(self) -> bool:
+        """`stop:` ended the run before `rounds` (see fedhive.early_stop)."""
+        return self.round < self.config.rounds and should_stop(self.history, self.config.stop)
 
     def _check_empty_rounds(self) -> None:
         n = self.config.faults.max_empty_rounds
@@ -218,6 +223,7 @@ class Experiment:
             "name": self.run_dir.name if self.run_dir else self.config.name,
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "rounds": self.round,
+            "stop_round": self.round if self.stopped_early() else None,
             "final_test_accuracy": last.get("test_accuracy"),
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
