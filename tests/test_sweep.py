@@ -81,3 +81,31 @@ def test_bad_sweep_syntax_exits_2_with_one_line(cli, tmp_path, arg, message):
     assert res.returncode == 2 and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()  # nothing ran
+    _check_summary(cli, sweep_dir, rows)
+
+
+def _check_summary(cli, sweep_dir, rows):
+    """summarize's mean and std over seeds equal a hand computation from summary.json."""
+    import json
+    import statistics
+
+    res = cli("summarize", str(sweep_dir), "--target", "0.5")
+    assert res.returncode == 0, res.stderr
+    table = {r["setting"]: r for r in _csv(sweep_dir / "summary.csv")}
+    assert len(table) == 6
+    for (lr, opt), group in _by_setting(rows).items():
+        finals = [json.loads((sweep_dir / r["run"] / "summary.json").read_text())["final_test_accuracy"] for r in group]
+        row = table[f"server.lr={lr} server.optimizer={opt}"]
+        assert row["seeds"] == "2"
+        assert float(row["final_accuracy_mean"]) == pytest.approx(sum(finals) / 2, abs=1e-12)
+        assert float(row["final_accuracy_std"]) == pytest.approx(statistics.stdev(finals), abs=1e-12)
+        assert float(row["final_accuracy_min"]) == min(finals)
+    md = (sweep_dir / "summary.md").read_text().splitlines()
+    assert len(md) == 8 and "final acc" in md[0] and " ± " in md[2]
+
+
+def _by_setting(rows):
+    out = {}
+    for r in rows:
+        out.setdefault((r["server.lr"], r["server.optimizer"]), []).append(r)
+    return out
