@@ -112,7 +112,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from fedhive.compare import COLUMNS, compare, format_cell
 
-    rows, paths = compare(args.run_dirs, args.output, args.target, args.x)
+    rows, paths = compare(args.run_dirs, args.output, args.target, args.x, args.band)
     from rich.console import Console
     from rich.table import Table
 
@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw the runs' accuracy and loss curves on shared axes into one PNG, print a "
                                    "table (final/best accuracy, rounds to a target, wall time) and write it as "
                                    "CSV and Markdown next to the PNG.")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run folders, e.g. runs/<name>, or sweep folders (each setting: mean over seeds with a band)")
+    p.add_argument("--band", default="std", choices=["std", "minmax"],
+                   help="sweep folders: the band around the mean, ±1 std (default) or min–max")
     p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
     p.add_argument("--x", default="round", choices=["round", "sim_time", "wall_s", "bytes_up"],
                    help="the curves' x axis: round (default), simulated time, wall time or cumulative bytes uploaded")

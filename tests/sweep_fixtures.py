@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import yaml
 
 TINY = """\
 rounds: 4
@@ -17,3 +20,19 @@ def write_tiny(folder: Path, extra: str = "") -> Path:
     path = folder / "tiny.yaml"
     path.write_text(TINY + extra)
     return path
+
+
+def fake_sweep(root, runs):
+    """A sweep folder by hand: runs = {name: (swept, accuracies, summary extras, config)}."""
+    root.mkdir(parents=True)
+    grid = {"runs": {}}
+    for name, (swept, accs, extra, config) in runs.items():
+        grid["runs"][name] = {"overrides": [], "swept": swept}
+        d = root / name
+        d.mkdir()
+        rows = [{"round": i + 1, "test_accuracy": a, "test_loss": 1 - a} for i, a in enumerate(accs)]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (d / "summary.json").write_text(json.dumps({"final_test_accuracy": accs[-1], **extra}))
+        (d / "config.yaml").write_text(yaml.safe_dump(config))
+    (root / "sweep.yaml").write_text(yaml.safe_dump(grid))
+    return root

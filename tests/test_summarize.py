@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
-
 import pytest
-import yaml
-
 from fedhive.errors import UserError
 from fedhive.summarize import spread, summarize
-
-
-def _fake_sweep(root, runs):
-    """A sweep folder by hand: runs = {name: (swept, accuracies, summary extras, config)}."""
-    root.mkdir(parents=True)
-    grid = {"runs": {}}
-    for name, (swept, accs, extra, config) in runs.items():
-        grid["runs"][name] = {"overrides": [], "swept": swept}
-        d = root / name
-        d.mkdir()
-        rows = [{"round": i + 1, "test_accuracy": a, "test_loss": 1 - a} for i, a in enumerate(accs)]
-        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (d / "summary.json").write_text(json.dumps({"final_test_accuracy": accs[-1], **extra}))
-        (d / "config.yaml").write_text(yaml.safe_dump(config))
-    (root / "sweep.yaml").write_text(yaml.safe_dump(grid))
-    return root
+from tests.sweep_fixtures import fake_sweep as _fake_sweep
 
 
 def test_spread_is_sample_std_and_ignores_missing():
