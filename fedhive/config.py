@@ -24,6 +24,7 @@ from fedhive.config_system import (  # noqa: F401
 from fedhive.early_stop import StopConfig
 from fedhive.errors import UserError
 from fedhive.presets import PRESETS, apply_preset
+from fedhive.tracking import Tracking
 
 
 class Config(Section):
@@ -53,6 +54,7 @@ class Config(Section):
     round: RoundConfig = Field(default_factory=RoundConfig)
     asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
     stop: StopConfig = Field(default_factory=StopConfig)
+    tracking: Tracking = Field(default_factory=list, description="tensorboard, mlflow (the [tracking] extra)")
 
     @model_validator(mode="after")
     def _mode_fits(self) -> "Config":
