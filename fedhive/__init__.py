@@ -50,6 +50,9 @@ _LAZY = {
     "build_algorithm": "fedhive.algorithms",
     "attacked_update": "fedhive.attacks",
     "compare": "fedhive.compare",
+    "run_sweep": "fedhive.sweep",
+    "summarize": "fedhive.summarize",
+    "write_report": "fedhive.report",
     "PRESETS": "fedhive.presets",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
@@ -79,6 +82,9 @@ if TYPE_CHECKING:
     from fedhive.client.update import (ClientResult, fednova_update, gradient_update, local_sgd_update,
                                        local_trainer, proximal_update, scaffold_update)
     from fedhive.compare import compare
+    from fedhive.report import write_report
+    from fedhive.summarize import summarize
+    from fedhive.sweep import run_sweep
     from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fedhive.compare import X_AXES, Run, x_values
+from fedhive.compare import Run, save_panels, x_values
 
 BANDS = ("std", "minmax")
 
@@ -58,16 +58,8 @@ def plot_groups(groups: dict[str, list[Run]], out: Path, x: str = "round", band:
             ax.plot(grid, mean, color=colour, label=f"{label} (n={len(runs)})")
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     what = "± 1 std" if band == "std" else "min–max"
-    for ax, label in zip(axes, ("test accuracy", "test loss")):
-        ax.set_xlabel(X_AXES[x])
-        ax.set_ylabel(f"{label} (mean over seeds, band {what})")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    labels = tuple(f"{label} (mean over seeds, band {what})" for label in ("test accuracy", "test loss"))
+    return save_panels(fig, axes, x, labels, out)
 
 
 def group_table_row(label: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -74,7 +74,14 @@ def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
                    if r.get(col) is not None and at is not None]
             if pts:
                 ax.plot(*zip(*pts), label=run.name)
-    for ax, label in zip(axes, ("test accuracy", "test loss")):
+    return save_panels(fig, axes, x, ("test accuracy", "test loss"), out)
+
+
+def save_panels(fig, axes, x: str, ylabels: tuple[str, str], out: Path) -> Path:
+    """Label the accuracy and loss panels, legend the first, write the PNG, close the figure."""
+    import matplotlib.pyplot as plt
+
+    for ax, label in zip(axes, ylabels):
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
