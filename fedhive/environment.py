@@ -25,8 +25,7 @@ def environment(config: Config) -> dict[str, Any]:
         "fedhive": fedhive.__version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": numpy.__version__, "platform": platform.platform(), "processor": platform.machine(),
         "device": device, "engine": config.engine.name, "workers": config.engine.workers,
-        "torch_threads": torch.get_num_threads(), "command": " ".join(Path(a).name if i == 0 else a
-                                                                        for i, a in enumerate(sys.argv)),
+        "torch_threads": torch.get_num_threads(), "command": " ".join(["fedhive", *sys.argv[1:]]),
     }
 
 

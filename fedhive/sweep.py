@@ -18,7 +18,7 @@ import yaml
 from fedhive.config import Config, build_config, read_yaml
 from fedhive.errors import UserError
 from fedhive.recorder import atomic_write, write_csv
-from fedhive.sweep_grid import Point, resolve
+from fedhive.sweep_grid import Point, placement, resolve
 
 RESULTS = ("rounds", "stop_round", "final_test_accuracy", "best_test_accuracy", "final_test_loss",
            "epsilon", "bytes_up_total", "loop_s")
@@ -168,7 +168,8 @@ def _run_points(todo, sweep_dir: Path, config_path, jobs: int, status: dict, sav
     stop = _ParentStop()
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
         with stop:
-            futures = {pool.submit(execute, str(sweep_dir / p.run), c, list(p.overrides), config_path): p
+            futures = {pool.submit(execute, str(sweep_dir / p.run), c,
+                                   [*p.overrides, *placement(str(sweep_dir), p.run)], config_path): p
                        for p, c in todo}
             pending = set(futures)
             while pending:

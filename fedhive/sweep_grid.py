@@ -104,16 +104,20 @@ def _axis_of(axes: list[Axis]) -> list[Axis]:
     return [a for a in axes for _ in a.keys]
 
 
+def placement(sweep_dir: str, run: str) -> list[str]:
+    """The overrides that put a point's run folder at `sweep_dir/run`. Quoted: a hash of
+    digits only must stay a string."""
+    return [f"output_dir={json.dumps(sweep_dir)}", f"name={json.dumps(run)}"]
+
+
 def resolve(config_path: str | None, args: list[str], sweep_dir: str) -> list[tuple[Point, Config]]:
     """Every grid point with its validated config (writing under `sweep_dir`, named by its
     hash). The first bad point is a UserError naming it, before anything runs."""
     base = read_yaml(config_path) if config_path is not None else {}
     out = []
     for point in expand([parse_axis(a) for a in args]):
-        # Quoted: a hash of digits only must stay a string.
-        placement = [f"output_dir={json.dumps(sweep_dir)}", f"name={json.dumps(point.run)}"]
         try:
-            config = build_config(base, [*point.overrides, *placement])
+            config = build_config(base, [*point.overrides, *placement(sweep_dir, point.run)])
         except UserError as e:
             raise UserError(f"sweep point {' '.join(point.overrides) or '(no overrides)'}: {e}") from None
         out.append((point, config))

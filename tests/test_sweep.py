@@ -109,3 +109,16 @@ def _by_setting(rows):
     for r in rows:
         out.setdefault((r["server.lr"], r["server.optimizer"]), []).append(r)
     return out
+
+
+@pytest.mark.slow
+def test_a_point_with_engine_workers_runs_as_its_own_rank_group(cli, tmp_path):
+    import json
+
+    config = write_tiny(tmp_path, "rounds: 2\n")
+    res = cli("sweep", str(config), "engine.workers=2", "seed=0", "--jobs", "1", "-q", timeout=600)
+    assert res.returncode == 0, res.stderr
+    (row,) = _csv(tmp_path / "runs/tiny/sweep.csv")
+    env = json.loads((tmp_path / "runs/tiny" / row["run"] / "environment.json").read_text())
+    assert row["status"] == "done" and row["rounds"] == "2"
+    assert (env["engine"], env["workers"]) == ("distributed", 2)
