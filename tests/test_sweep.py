@@ -59,6 +59,7 @@ def test_grid_runs_resumes_after_a_stop_and_skips_finished_runs(cli, tmp_path):
 
     again = cli("sweep", str(config), *GRID, "-q")
     assert again.returncode == 0 and "12 finished already, 0 to run" in again.stderr
+    _check_summary(cli, sweep_dir, rows)
 
 
 def test_a_failing_run_is_marked_and_the_others_go_on(cli, tmp_path):
@@ -81,7 +82,6 @@ def test_bad_sweep_syntax_exits_2_with_one_line(cli, tmp_path, arg, message):
     assert res.returncode == 2 and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()  # nothing ran
-    _check_summary(cli, sweep_dir, rows)
 
 
 def _check_summary(cli, sweep_dir, rows):
