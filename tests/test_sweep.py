@@ -64,7 +64,8 @@ def test_grid_runs_resumes_after_a_stop_and_skips_finished_runs(cli, tmp_path):
 
 def test_a_failing_run_is_marked_and_the_others_go_on(cli, tmp_path):
     config = write_tiny(tmp_path, "rounds: 2\n")
-    res = cli("sweep", str(config), "data.name=reference,file", "data.path=missing.npz", "--jobs", "1", "-q")
+    res = cli("sweep", str(config), "data.name=reference,file", "data.path=missing.npz", "--jobs", "1", "-q",
+              timeout=600)
     assert res.returncode == 1
     rows = {r["data.name"]: r for r in _csv(tmp_path / "runs/tiny/sweep.csv")}
     assert rows["reference"]["status"] == "done" and rows["file"]["status"] == "failed"
