@@ -52,6 +52,9 @@ _LAZY = {
     "find_algorithm": "fedhive.algorithms.registry",
     "attacked_update": "fedhive.attacks",
     "compare": "fedhive.compare",
+    "run_sweep": "fedhive.sweep",
+    "summarize": "fedhive.summarize",
+    "write_report": "fedhive.report",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
     "from_csv": "fedhive.data.user",
@@ -81,6 +84,9 @@ if TYPE_CHECKING:
     from fedhive.attacks import attacked_update
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update, local_trainer, local_update
     from fedhive.compare import compare
+    from fedhive.report import write_report
+    from fedhive.summarize import summarize
+    from fedhive.sweep import run_sweep
     from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches

@@ -30,7 +30,7 @@ _NAME = re.compile(r"round-(\d+)\.ckpt")
 # Config fields that never change what a run computes: where it is written, how far it
 # goes, how often it is checkpointed, how faults are reported. Changing any other field
 # on resume would make the resumed run differ from an uninterrupted one.
-RESULT_NEUTRAL = ("name", "output_dir", "rounds", "checkpoint", "faults", "engine.fail_fast")
+RESULT_NEUTRAL = ("name", "output_dir", "rounds", "checkpoint", "faults", "engine.fail_fast", "stop", "tracking")
 
 
 class CorruptCheckpoint(Exception):

@@ -24,6 +24,9 @@ EPILOG = """examples:
   fedhive run algorithm=fedprox client.mu=0.1   a named algorithm, one hyperparameter changed
   fedhive compare runs/a runs/b -o cmp.png      curves on shared axes + a table (cmp.csv, cmp.md)
   fedhive compare runs/a runs/b --x sim_time    the same curves against simulated time
+  fedhive sweep configs/fedavg.yaml seed=0..2 client.lr=0.1,0.5   a grid of runs (sweep --help)
+  fedhive summarize runs/fedavg                 mean ± std over seeds, per setting
+  fedhive report runs/<name>                    one self-contained report.html
   fedhive datasets                              list the datasets and whether they are installed
   fedhive data describe configs/fashion_mnist_dirichlet.yaml   partition statistics + plot
 """
@@ -131,7 +134,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from fedhive.compare import COLUMNS, compare, format_cell
 
-    rows, paths = compare(args.run_dirs, args.output, args.target, args.x)
+    rows, paths = compare(args.run_dirs, args.output, args.target, args.x, args.band)
     from rich.console import Console
     from rich.table import Table
 
@@ -251,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw the runs' accuracy and loss curves on shared axes into one PNG, print a "
                                    "table (final/best accuracy, rounds to a target, wall time) and write it as "
                                    "CSV and Markdown next to the PNG.")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, e.g. runs/<name>")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run folders, e.g. runs/<name>, or sweep folders (each setting: mean over seeds with a band)")
+    p.add_argument("--band", default="std", choices=["std", "minmax"],
+                   help="sweep folders: the band around the mean, ±1 std (default) or min–max")
     p.add_argument("-o", "--output", default="compare.png", help="the PNG to write (default: compare.png)")
     p.add_argument("--x", default="round", choices=["round", "sim_time", "wall_s", "bytes_up"],
                    help="the curves' x axis: round (default), simulated time, wall time or cumulative bytes uploaded")
@@ -263,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "its type, default and description, from the config's own definitions.")
     p.add_argument("section", nargs="?", help="only this section, e.g. privacy or data.partition")
     p.set_defaults(func=cmd_config)
+
+    from fedhive.cli_research import add_commands
+
+    add_commands(sub)
 
     p = sub.add_parser("datasets", help="list the datasets fedhive knows and whether they are installed")
     p.add_argument("--root", help="a data.root folder to look in (besides $FEDHIVE_DATA)")

@@ -76,7 +76,14 @@ def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
                    if r.get(col) is not None and at is not None]
             if pts:
                 ax.plot(*zip(*pts), label=run.name)
-    for ax, label in zip(axes, ("test accuracy", "test loss")):
+    return save_panels(fig, axes, x, ("test accuracy", "test loss"), out)
+
+
+def save_panels(fig, axes, x: str, ylabels: tuple[str, str], out: Path) -> Path:
+    """Label the accuracy and loss panels, legend the first, write the PNG, close the figure."""
+    import matplotlib.pyplot as plt
+
+    for ax, label in zip(axes, ylabels):
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -106,10 +113,36 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     return [csv_path, md_path]
 
 
+def _check_axis(runs: list[Run], x: str) -> None:
+    if x == "sim_time" and not all(any(r.get("sim_time") is not None for r in run.rows) for run in runs):
+        raise UserError("compare: --x sim_time needs runs with a simulated clock (a system: or mode: async)")
+
+
+def compare_groups(dirs: list[str | Path], out: Path, target: float, x: str, band: str):
+    """compare() for sweep folders (each setting a group of seeds) and single runs."""
+    from fedhive.bands import BANDS, group_table_row, plot_groups
+    from fedhive.summarize import load_groups
+
+    if band not in BANDS:
+        raise UserError(f"compare: --band must be one of {', '.join(BANDS)}, got {band!r}")
+    groups: dict[str, list[Run]] = {}
+    sweeps = sum((Path(d) / "sweep.yaml").is_file() for d in dirs)
+    for d in dirs:
+        if (Path(d) / "sweep.yaml").is_file():
+            for g in load_groups(d):
+                groups[f"{Path(d).name}: {g.setting}" if sweeps > 1 else g.setting] = g.runs
+        else:
+            groups[str(d)] = [load_run(d)]
+    _check_axis([r for runs in groups.values() for r in runs], x)
+    rows = [group_table_row(label, [table_row(r, target) for r in runs]) for label, runs in groups.items()]
+    return rows, [plot_groups(groups, out, x, band), *write_table(rows, out)]
+
+
 def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9,
-            x: str = "round") -> tuple[list[dict[str, Any]], list[Path]]:
+            x: str = "round", band: str = "std") -> tuple[list[dict[str, Any]], list[Path]]:
     """Plot the runs into `out` (a .png path) against `x`, write the table beside it;
-    returns the table rows and the written paths."""
+    returns the table rows and the written paths. If any folder is a sweep, each setting
+    is drawn as its mean over seeds with a `band` (std or minmax) and is one table row."""
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise UserError(f"compare: the output must be a .png path, got {out}")
@@ -117,9 +150,10 @@ def compare(run_dirs: list[str | Path], out: str | Path, target: float = 0.9,
         raise UserError(f"compare: --target is an accuracy in (0, 1], got {target}")
     if x not in X_AXES:
         raise UserError(f"compare: --x must be one of {', '.join(X_AXES)}, got {x!r}")
+    if any((Path(d) / "sweep.yaml").is_file() for d in run_dirs):
+        return compare_groups(run_dirs, out, target, x, band)
     runs = [load_run(d) for d in run_dirs]
-    if x == "sim_time" and not all(any(r.get("sim_time") is not None for r in run.rows) for run in runs):
-        raise UserError("compare: --x sim_time needs runs with a simulated clock (a system: or mode: async)")
+    _check_axis(runs, x)
     names = [r.name for r in runs]
     if len(set(names)) != len(names):  # same folder name under different parents
         runs = [r._replace(name=str(Path(d))) for r, d in zip(runs, run_dirs)]

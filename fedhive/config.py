@@ -22,7 +22,9 @@ from fedhive.config_sections import (  # noqa: F401
 from fedhive.config_system import (  # noqa: F401
     AsyncConfig, AvailabilityConfig, Distribution, RoundConfig, StragglersConfig, SystemConfig,
 )
+from fedhive.early_stop import StopConfig
 from fedhive.errors import UserError
+from fedhive.tracking import Tracking
 
 
 class Config(Section):
@@ -51,6 +53,8 @@ class Config(Section):
     system: SystemConfig | None = Field(None, description="device/network model; none = homogeneous")
     round: RoundConfig = Field(default_factory=RoundConfig)
     asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
+    stop: StopConfig = Field(default_factory=StopConfig)
+    tracking: Tracking = Field(default_factory=list, description="tensorboard, mlflow (the [tracking] extra)")
 
     @model_validator(mode="after")
     def _mode_fits(self) -> "Config":

@@ -22,6 +22,7 @@ from fedhive.data.federated import ClientData
 from fedhive.engines.base import CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
+from fedhive.early_stop import should_stop
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model
@@ -143,7 +144,8 @@ class Experiment:
         at_boundary = True  # False while a round runs: its state changes are half made
         with GracefulStop() as stop:
             try:
-                while self.round < self.config.rounds and self._stop_signal(stop) is None:
+                while (self.round < self.config.rounds and self._stop_signal(stop) is None
+                       and not self.stopped_early()):
                     at_boundary = False
                     row = self.step()
                     row["wall_s"] = time.perf_counter() - t0
@@ -178,9 +180,13 @@ class Experiment:
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
         from fedhive.plots import plot_rows
 
-        recorder.close(self.summary(loop_s))
         plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name,
                   config=self.config.model_dump(mode="json"))
+        recorder.close(self.summary(loop_s))
+
+    def stopped_early(self) -> bool:
+        """`stop:` ended the run before `rounds` (see fedhive.early_stop)."""
+        return self.round < self.config.rounds and should_stop(self.history, self.config.stop)
 
     def skip_round(self, reason: str) -> None:
         """Count a skipped round (model unchanged) and remember why, for the stop message."""
@@ -245,6 +251,7 @@ class Experiment:
             "name": self.run_dir.name if self.run_dir else self.config.name,
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "rounds": self.round,
+            "stop_round": self.round if self.stopped_early() else None,
             "final_test_accuracy": last.get("test_accuracy"),
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),

@@ -65,20 +65,31 @@ class Recorder:
 
     def __init__(self, run_dir: Path, config: Config, rows: list[dict[str, Any]] | None = None):
         """`rows` are those already in metrics.jsonl (a resumed run); new rows append."""
+        from fedhive.environment import write_environment
+        from fedhive.tracking import build_trackers
+
         self.run_dir = run_dir
         self.rows: list[dict[str, Any]] = list(rows or [])
-        atomic_write(run_dir / "config.yaml", dump_config(config).encode())
+        text = dump_config(config)
+        atomic_write(run_dir / "config.yaml", text.encode())
+        write_environment(run_dir, config)
         self._jsonl = open_append(run_dir / "metrics.jsonl")
+        # Hooks see every row and the closing summary (tracking: tensorboard, mlflow).
+        self.hooks = build_trackers(config.tracking, run_dir, config.model_dump(mode="json"), text, len(self.rows))
 
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self._jsonl.write(json_line(row).encode())
         self._jsonl.flush()
+        for hook in self.hooks:
+            hook.log(row)
 
     def close(self, summary: dict[str, Any]) -> None:
         self._jsonl.close()
         write_csv(self.rows, self.run_dir / "metrics.csv")
         atomic_write(self.run_dir / "summary.json", (json.dumps(finite_json(summary), indent=2) + "\n").encode())
+        for hook in self.hooks:
+            hook.close(summary, self.run_dir)
 
 
 def truncate_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from fedhive.compare import Run, table_row
 
 
@@ -54,3 +56,38 @@ def test_bytes_axis_is_cumulative_upload():
     rows = [{"round": 1, "bytes_up": 100}, {"round": 2, "bytes_up": 50}, {"round": 3}]
     assert x_values(rows, "bytes_up") == [100, 150, 150]
     assert x_values(rows, "round") == [1, 2, 3]
+
+
+def test_mean_band_over_seeds():
+    import numpy as np
+
+    from fedhive.bands import mean_band
+
+    a = Run("a", [{"round": 1, "test_accuracy": 0.2, "bytes_up": 10}, {"round": 2, "test_accuracy": 0.6, "bytes_up": 10}], {})
+    b = Run("b", [{"round": 1, "test_accuracy": 0.4, "bytes_up": 20}, {"round": 2, "test_accuracy": 0.8, "bytes_up": 20},
+                  {"round": 3, "test_accuracy": 0.9, "bytes_up": 20}], {})
+    grid, mean, low, high = mean_band([a, b], "test_accuracy")  # rounds both runs have
+    assert grid.tolist() == [1, 2] and np.allclose(mean, [0.3, 0.7])
+    assert np.allclose(high - mean, np.std([0.2, 0.4], ddof=1))
+    grid, mean, low, high = mean_band([a, b], "test_accuracy", band="minmax")
+    assert np.allclose(low, [0.2, 0.6]) and np.allclose(high, [0.4, 0.8])
+    grid, mean, _, _ = mean_band([a, b], "test_accuracy", x="bytes_up")  # overlap of cumulative bytes: 20..20
+    assert grid.tolist() == [20.0] and np.allclose(mean, [(0.6 + 0.4) / 2])
+
+
+def test_compare_sweep_folder_one_row_per_setting(cli, tmp_path):
+    from tests.sweep_fixtures import fake_sweep
+
+    fake_sweep(tmp_path / "runs/sw", {
+        "a0": ({"lr": "0.1", "seed": "0"}, [0.5, 0.8], {}, {}),
+        "a1": ({"lr": "0.1", "seed": "1"}, [0.6, 0.7], {}, {}),
+        "b0": ({"lr": "1.0", "seed": "0"}, [0.9, 0.95], {}, {}),
+    })
+    res = cli("compare", "runs/sw", "-o", "out/s.png", "--band", "minmax", "--target", "0.75")
+    assert res.returncode == 0, res.stderr
+    table = list(csv.DictReader(open(tmp_path / "out/s.csv")))
+    got = [(r["run"], float(r["final_accuracy"]), float(r["best_accuracy"]), r["rounds_to_target"]) for r in table]
+    assert got == [("lr=0.1", pytest.approx(0.75), pytest.approx(0.75), "2.0"), ("lr=1.0", 0.95, 0.95, "1.0")]
+    assert (tmp_path / "out/s.png").stat().st_size > 1000
+    res = cli("compare", "runs/sw", "-o", "out/s.png", "--band", "iqr")
+    assert res.returncode == 2 and "--band" in res.stderr
