@@ -55,11 +55,12 @@ class AvailabilityConfig(Section):
 
 
 class StragglersConfig(Section):
-    """FedProx-paper stragglers: `fraction` of each cohort does randint(min_epochs, E) of
-    its E local passes' worth of work."""
+    """FedProx-paper stragglers: `fraction` of each cohort can do only e ~ randint(min_epochs,
+    E) of its E local passes' worth of work (`round.straggler_policy` says what counts)."""
 
     fraction: float = Field(0.0, ge=0, le=1)
     min_epochs: int = Field(1, ge=1)
+    exclude_full: bool = Field(False, description="draw e < E, as the reference code's numpy randint(1, E)")
 
 
 class SystemConfig(Section):
@@ -89,7 +90,9 @@ class RoundConfig(Section):
     """Synchronous rounds under heterogeneity: deadline, straggler policy, over-commitment."""
 
     deadline: float | None = Field(None, gt=0, description="simulated seconds; none waits for all")
-    straggler_policy: Literal["drop", "partial"] = "drop"
+    straggler_policy: Literal["drop", "partial", "fedprox_epochs"] = Field(
+        "drop", description="a client short of its work: dropped; `partial`: the leading steps of each "
+        "pass that fit; `fedprox_epochs`: the whole local epochs that fit (FedProx paper)")
     overcommit: float = Field(1.0, ge=1, description="select ceil(overcommit*K), keep the K first")
     min_completion: int = Field(1, ge=0, description="skip the server step when fewer arrive")
 

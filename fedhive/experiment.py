@@ -78,6 +78,7 @@ class Experiment:
         ids = plan.clients
         states = self.client_states.gather(ids)
         states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
+        states.update({k: v.to(self.params.device) for k, v in plan.inputs.items()})
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, server.linear)
         ctx = RoundContext(round=r, params=self.params, weights=out.weights, seed=self.config.seed,

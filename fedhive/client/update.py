@@ -28,7 +28,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch.func import grad
 
-from fedhive.client.state import ClientState
+from fedhive.client.state import EPOCHS_INPUT, ClientState
 from fedhive.config import ClientConfig
 from fedhive.data.batches import Batches
 from fedhive.models.functional import FunctionalModel
@@ -130,12 +130,13 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     """The local SGD loop shared by FedAvg, FedProx, SCAFFOLD and FedNova.
 
     Runs `epochs` passes over the client's batches in order, or, when `steps` is set,
-    exactly `steps` steps cycling through its real batches. Each step is
+    exactly `steps` steps cycling through its real batches. `train` may get a client's own
+    number of passes (a 0-d tensor, at most `epochs`): later passes are masked out. Each step is
     `buf <- momentum buf + g + weight_decay y + correction(y, x)`, `y <- y - lr buf`.
     Padding steps (no real samples) are gated out with a 0/1 factor rather than skipped,
     so the loop has the same shape for every client and `vmap` runs it unchanged.
 
-    Returns `train(params, data, correction=None) -> LocalRun`.
+    Returns `train(params, data, correction=None, passes=None) -> LocalRun`.
     """
 
     def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
@@ -144,20 +145,24 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
 
     grad_fn = grad(step_loss, has_aux=True)
 
-    def batch_order(data: Batches) -> list[torch.Tensor | int]:
+    def batch_order(data: Batches) -> list[tuple[int, torch.Tensor | int]]:
+        """(pass, batch index) of each local step."""
         if steps is None:
-            return list(range(data.mask.shape[0])) * epochs
+            return [(p, s) for p in range(epochs) for s in range(data.mask.shape[0])]
         real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
-        return [torch.remainder(torch.tensor(s), real) for s in range(steps)]
+        return [(0, torch.remainder(torch.tensor(s), real)) for s in range(steps)]
 
-    def train(params: torch.Tensor, data: Batches, correction: Correction | None = None) -> LocalRun:
+    def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
+              passes: torch.Tensor | None = None) -> LocalRun:
         # Plain SGD needs no gate: a padding step's gradient is exactly zero.
         plain = correction is None and momentum == 0 and weight_decay == 0
         correction = correction or _no_correction
         local, buf = params, torch.zeros_like(params)
         losses, samples = [], []
-        for s in batch_order(data):
+        for p, s in batch_order(data):
             x, y, mask = data.x[s], data.y[s], data.mask[s]
+            if passes is not None and p > 0:  # a tensor gate, not a branch: vmap runs it per client
+                mask = mask * (passes > p).to(mask.dtype)
             g, loss = grad_fn(local, x, y, mask)
             if plain:
                 local = local - lr * g
@@ -182,7 +187,7 @@ def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1, steps: 
     train = local_trainer(model, lr, epochs, steps, momentum, weight_decay)
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data)
+        run = train(params, data, passes=state.get(EPOCHS_INPUT))
         return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
 
     return update
@@ -197,7 +202,7 @@ def proximal_update(model: FunctionalModel, mu: float, **sgd) -> ClientUpdate:
         return mu * (local - params)
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data, proximal)
+        run = train(params, data, proximal, state.get(EPOCHS_INPUT))
         return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
 
     return update
@@ -222,7 +227,7 @@ def scaffold_update(model: FunctionalModel, **sgd) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
         c_i, c = state["c"], state["server_c"]
-        run = train(params, data, lambda local, x: c - c_i)
+        run = train(params, data, lambda local, x: c - c_i, state.get(EPOCHS_INPUT))
         delta = params - run.local
         c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * lr)
         return ClientResult(delta, data.mask.sum(), {"c": c_new, "delta_c": c_new - c_i}, {"loss": run.loss})
@@ -240,7 +245,7 @@ def fednova_update(model: FunctionalModel, **sgd) -> ClientUpdate:
     train = local_trainer(model, **sgd)
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data)
+        run = train(params, data, passes=state.get(EPOCHS_INPUT))
         tau = run.steps
         if rho > 0:  # a Python hyperparameter, not a tensor value
             tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
