@@ -64,9 +64,9 @@ class Config(Section):
             raise ValueError("client.name: SCAFFOLD's control variates are not supported in mode async")
         if self.mode == "async" and self.system and self.system.stragglers.fraction > 0:
             raise ValueError("system.stragglers: FedProx-paper stragglers apply to mode sync only")
-        if self.round.straggler_policy == "partial" and getattr(self.client, "steps", None) is not None:
-            raise ValueError("round.straggler_policy: partial work cuts local epochs; it does not apply "
-                             "when client.steps is set")
+        if self.round.straggler_policy != "drop" and getattr(self.client, "steps", None) is not None:
+            raise ValueError(f"round.straggler_policy: {self.round.straggler_policy} work cuts local epochs; "
+                             "it does not apply when client.steps is set")
         if self.mode == "async" and self.asynchronous.concurrency > self.data.clients:
             raise ValueError(f"asynchronous.concurrency ({self.asynchronous.concurrency}) is larger "
                              f"than data.clients ({self.data.clients})")

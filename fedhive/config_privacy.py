@@ -40,6 +40,9 @@ class PrivacyConfig(Section):
     target_epsilon: float | None = Field(None, gt=0, description="calibrate z to reach it")
     delta: float = Field(1e-5, gt=0, lt=1)
     accountant: Literal["pld", "rdp"] = "pld"
+    pld_discretization: float = Field(
+        1e-4, gt=0, le=0.1, description="PLD grid step; 1e-4 is dp-accounting's default, coarser is faster "
+        "and only more pessimistic")
     adaptive_clip: AdaptiveClipConfig = Field(default_factory=AdaptiveClipConfig)
     secagg: SecAggConfig = Field(default_factory=SecAggConfig)
 

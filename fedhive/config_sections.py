@@ -59,21 +59,36 @@ class PartitionConfig(Section):
 
 
 class SyntheticConfig(Section):
-    """LEAF/FedProx synthetic(alpha, beta): per-device models and feature means (Li et al. 2020)."""
+    """The generated federated datasets: FedProx's synthetic(alpha, beta) (per-device models
+    and feature means, Li et al. 2020) and LEAF's synthetic (clustered device models)."""
 
-    alpha: float = Field(1.0, ge=0, description="spread of the devices' models")
-    beta: float = Field(1.0, ge=0, description="spread of the devices' feature means")
-    iid: bool = Field(False, description="one shared model and feature distribution (synthetic_iid)")
+    alpha: float = Field(1.0, ge=0, description="fedprox_synthetic: spread of the devices' models")
+    beta: float = Field(1.0, ge=0, description="fedprox_synthetic: spread of the devices' feature means")
+    iid: bool = Field(False, description="fedprox_synthetic: one shared model and feature distribution")
     features: int = Field(60, ge=1)
-    classes: int = Field(10, ge=2)
+    classes: int | None = Field(None, ge=2, description="default 10 (fedprox_synthetic), 5 (leaf_synthetic)")
+    cluster_probs: list[float] = Field(
+        default_factory=lambda: [1.0], min_length=1, description="leaf_synthetic: probability of each model cluster")
+
+    @field_validator("cluster_probs")
+    @classmethod
+    def _probabilities(cls, v: list[float]) -> list[float]:
+        if any(p < 0 for p in v) or abs(sum(v) - 1) > 1e-9:
+            raise ValueError(f"must be non-negative and sum to 1, got {v}")
+        return v
 
 
 class DataConfig(Section):
     """Which federated dataset, how it is split among clients and how clients' data is drawn."""
 
+<<<<<<< HEAD
     name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file", "femnist", "shakespeare",
                   "sent140", "celeba", "fed_emnist", "fed_shakespeare", "stackoverflow", "cifar10",
                   "cifar100"] = "reference"
+=======
+    name: Literal["reference", "fedprox_synthetic", "leaf_synthetic", "synthetic", "digits", "fashion_mnist", "idx",
+                  "file"] = Field("reference", description="see `fedhive datasets`; synthetic = fedprox_synthetic")
+>>>>>>> issue-19
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))

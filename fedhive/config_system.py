@@ -55,11 +55,12 @@ class AvailabilityConfig(Section):
 
 
 class StragglersConfig(Section):
-    """FedProx-paper stragglers: `fraction` of each cohort does randint(min_epochs, E) of
-    its E local passes' worth of work."""
+    """FedProx-paper stragglers: `fraction` of each cohort can do only e ~ randint(min_epochs,
+    E) of its E local passes' worth of work (`round.straggler_policy` says what counts)."""
 
     fraction: float = Field(0.0, ge=0, le=1)
     min_epochs: int = Field(1, ge=1)
+    exclude_full: bool = Field(False, description="draw e < E, as the reference code's numpy randint(1, E)")
 
 
 class SystemConfig(Section):
@@ -89,7 +90,9 @@ class RoundConfig(Section):
     """Synchronous rounds under heterogeneity: deadline, straggler policy, over-commitment."""
 
     deadline: float | None = Field(None, gt=0, description="simulated seconds; none waits for all")
-    straggler_policy: Literal["drop", "partial"] = "drop"
+    straggler_policy: Literal["drop", "partial", "fedprox_epochs"] = Field(
+        "drop", description="a client short of its work: dropped; `partial`: the leading steps of each "
+        "pass that fit; `fedprox_epochs`: the whole local epochs that fit (FedProx paper)")
     overcommit: float = Field(1.0, ge=1, description="select ceil(overcommit*K), keep the K first")
     min_completion: int = Field(1, ge=0, description="skip the server step when fewer arrive")
 
@@ -100,12 +103,25 @@ class AsyncConfig(Section):
     concurrency: int = Field(100, ge=1, description="clients in flight (closed loop)")
     arrival_rate: float | None = Field(None, gt=0, description="Poisson starts per second (open loop)")
     buffer_size: int = Field(10, ge=1, description="updates per server step (1 = FedAsync)")
-    staleness: Literal["constant", "polynomial", "hinge"] = "constant"
-    a: float = Field(0.5, ge=0, description="polynomial exponent / hinge slope")
-    b: float = Field(10.0, ge=0, description="hinge: staleness tolerated before decay")
-    example_weight: Literal["equal", "linear", "sqrt"] = Field(
-        "linear", description="the aggregate's client weight: 1, samples or sqrt(samples)")
+    staleness: Literal["constant", "polynomial", "hinge", "threshold"] = "constant"
+    a: float = Field(0.5, ge=0, description="polynomial exponent (0..1, as FLSim) / hinge slope")
+    b: float = Field(10.0, ge=0, description="hinge, threshold: staleness tolerated before decay (the cutoff)")
+    value_after_cutoff: float | None = Field(None, ge=0, description="threshold: the weight beyond the cutoff b")
+    avg_staleness: float = Field(0.0, ge=0, description="staleness weights are divided by the weight here "
+                                 "(FLSim's avg_staleness; its default is 1)")
+    example_weight: Literal["equal", "linear", "sqrt", "log10"] = Field(
+        "linear", description="the aggregate's client weight: 1, n, sqrt(n) or log10(1 + n) for n samples")
+    avg_examples: float = Field(1.0, gt=0, description="example weights are divided by the weight here "
+                                "(FLSim's avg_num_examples)")
     max_staleness: int | None = Field(None, ge=0, description="older updates are dropped")
     mixing_rate: float = Field(1.0, gt=0, le=1, description="FedAsync alpha: scales every step")
     stacked: bool = Field(True, description="train clients of several model versions in one vmap")
     chunk_size: int = Field(512, ge=1, description="clients per stacked vmap call")
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> "AsyncConfig":
+        if self.staleness == "polynomial" and self.a > 1:
+            raise ValueError(f"a: the polynomial staleness exponent must be between 0 and 1, inclusive (got {self.a})")
+        if self.staleness == "threshold" and self.value_after_cutoff is None:
+            raise ValueError("value_after_cutoff: staleness 'threshold' needs the weight beyond the cutoff b")
+        return self

@@ -58,7 +58,7 @@ def test_cli_datasets_describe_save_and_errors(tmp_path):
     out = cli("datasets", cwd=tmp_path)
     assert out.returncode == 0
     assert [line.split()[0] for line in out.stdout.splitlines()] == [
-        "reference", "synthetic", "digits", "fashion_mnist", "idx", "file"]
+        "reference", "fedprox_synthetic", "leaf_synthetic", "synthetic", "digits", "fashion_mnist", "idx", "file"]
     overrides = ["data.name=digits", "data.clients=20", "cohort.min=5", "cohort.max=5",
                  "data.partition.name=shards", "data.partition.shards_per_client=1"]
     out = cli("data", "describe", *overrides, "--out", "desc", cwd=tmp_path)

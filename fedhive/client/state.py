@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 ClientState = dict[str, torch.Tensor]
+# A per-round input: the local epochs this client runs this round (at most the configured E;
+# a FedProx-paper straggler runs fewer). Absent means E.
+EPOCHS_INPUT = "epochs"
 
 
 def no_state(params: torch.Tensor) -> ClientState:

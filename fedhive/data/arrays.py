@@ -19,7 +19,9 @@ from fedhive.errors import UserError
 
 class ArrayData(NamedTuple):
     """A whole dataset before federation. `groups` (optional, `[N]`) is the natural client
-    of each training sample (user, writer, device); `x_test`/`y_test` an official test set."""
+    of each training sample (user, writer, device); `x_test`/`y_test` an official test set;
+    `floor_train`: each client keeps floor((1 - f)·n) samples for training, as the reference
+    code of FedProx's and LEAF's generators splits, rather than holding out floor(f·n)."""
 
     name: str
     x: np.ndarray
@@ -28,17 +30,21 @@ class ArrayData(NamedTuple):
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     groups: np.ndarray | None = None
+    floor_train: bool = False
 
 
-def split_client_test(part: Partition, fraction: float, seed: int) -> tuple[Partition, Partition]:
+def split_client_test(part: Partition, fraction: float, seed: int,
+                      floor_train: bool = False) -> tuple[Partition, Partition]:
     """Hold out floor(fraction * n_i) random samples of each client (keeping >= 1 for
-    training) as its test split. Vectorized: a random rank within each client."""
+    training) as its test split, or, with `floor_train`, all but floor((1 - fraction) * n_i).
+    Vectorized: a random rank within each client."""
     sizes = part.sizes
     owner = np.repeat(np.arange(part.num_clients), sizes)
     u = rng.numpy_generator(seed, purpose="client-test-split").random(len(owner))
     by_client = np.lexsort((u, owner))  # owner-major, random within a client
     rank = np.arange(len(owner)) - part.offsets[owner]
-    n_test = np.minimum(np.floor(sizes * fraction).astype(np.int64), np.maximum(sizes - 1, 0))
+    held = sizes - np.floor(sizes * (1 - fraction)) if floor_train and fraction > 0 else np.floor(sizes * fraction)
+    n_test = np.minimum(held.astype(np.int64), np.maximum(sizes - 1, 0))
     is_test = rank < n_test[owner]
     order = part.order[by_client]
 
@@ -63,8 +69,12 @@ def federate(data: ArrayData, partition_config: PartitionConfig, clients: int, s
     x = np.asarray(data.x, dtype=np.float32)
     y = np.asarray(data.y, dtype=np.int64)
     part = partition(partition_config, y, clients, seed, data.groups)
+<<<<<<< HEAD
     warn_empty_clients(part.sizes, data.name)
     train, own_test = split_client_test(part, client_test_fraction, seed)
+=======
+    train, own_test = split_client_test(part, client_test_fraction, seed, data.floor_train)
+>>>>>>> issue-19
     client_test = _pack(x, y, own_test) if client_test_fraction > 0 else None
     test = None
     if data.x_test is not None:

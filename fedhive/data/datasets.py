@@ -60,14 +60,23 @@ def digits(config: DataConfig, seed: int) -> ArrayData:
     return ArrayData("digits", x, bunch.target.astype(np.int64), 10)
 
 
-def synthetic(config: DataConfig, seed: int) -> ArrayData:
-    """LEAF/FedProx synthetic(alpha, beta) with data.clients devices as natural groups."""
-    from fedhive.data.synthetic import leaf_synthetic
+def fedprox_synthetic(config: DataConfig, seed: int) -> ArrayData:
+    """FedProx's synthetic(alpha, beta) with data.clients devices as natural groups."""
+    from fedhive.data.federated_synthetic import FEDPROX_CLASSES, fedprox_synthetic as generate
 
     s = config.synthetic
-    x, y, devices = leaf_synthetic(s, config.clients, seed)
+    x, y, devices = generate(s, config.clients, seed)
     name = "synthetic_iid" if s.iid else f"synthetic({s.alpha:g},{s.beta:g})"
-    return ArrayData(name, x, y, s.classes, groups=devices)
+    return ArrayData(name, x, y, s.classes or FEDPROX_CLASSES, groups=devices, floor_train=True)
+
+
+def leaf_synthetic(config: DataConfig, seed: int) -> ArrayData:
+    """LEAF's synthetic dataset with data.clients devices as natural groups."""
+    from fedhive.data.federated_synthetic import LEAF_CLASSES, leaf_synthetic as generate
+
+    x, y, devices = generate(config.synthetic, config.clients, seed)
+    return ArrayData("leaf_synthetic", x, y, config.synthetic.classes or LEAF_CLASSES, groups=devices,
+                     floor_train=True)
 
 
 def user_file(config: DataConfig, seed: int) -> ArrayData:
@@ -103,7 +112,11 @@ def _cifar(name: str, description: str) -> Source:
 
 SOURCES: dict[str, Source] = {
     "reference": Source("generated", "2-feature binary task, fresh data every round (the default)", None),
-    "synthetic": Source("generated", "LEAF/FedProx synthetic(alpha, beta): 60 features, 10 classes", synthetic),
+    "fedprox_synthetic": Source("generated", "FedProx's synthetic(alpha, beta) (generate_synthetic.py): 60 features, "
+                                "10 classes", fedprox_synthetic),
+    "leaf_synthetic": Source("generated", "LEAF's synthetic (data/synthetic/main.py): 60 features, 5 classes",
+                             leaf_synthetic),
+    "synthetic": Source("generated", "fedprox_synthetic, by its former name", fedprox_synthetic),
     "digits": Source("real", "scikit-learn 8x8 digits: 1,797 samples, 10 classes", digits),
     "fashion_mnist": Source("real", "Fashion-MNIST: 70,000 28x28 images, 10 classes", fashion_mnist),
     "idx": Source("real", "an MNIST-format IDX folder at data.root (MNIST, KMNIST, EMNIST...)", idx_folder),

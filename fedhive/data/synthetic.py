@@ -1,15 +1,19 @@
-"""Generated datasets: the reference task (fresh data every round) and LEAF synthetic(alpha, beta)."""
+"""The reference task: fresh 2-feature data every round, keyed per (round, client)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from fedhive import rng
+<<<<<<< HEAD
 from fedhive.config import DataConfig, SyntheticConfig
 from fedhive.data.batches import Batches, Steps
+=======
+from fedhive.config import DataConfig
+from fedhive.data.batches import Batches
+>>>>>>> issue-19
 
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
 
@@ -93,30 +97,3 @@ class ReferenceTask:
         """No fixed per-client labels either: each round's data is fresh."""
         return None
 
-
-def leaf_synthetic(config: SyntheticConfig, devices: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Synthetic(alpha, beta) of Li et al. 2020 (FedProx, Section 5.1), as LEAF generates it.
-
-    Device k draws u_k ~ N(0, alpha) and B_k ~ N(0, beta); its model W_k ~ N(u_k, 1)
-    `[d, c]`, b_k ~ N(u_k, 1) `[c]`; its feature mean v_k ~ N(B_k, 1) `[d]`; its samples
-    x ~ N(v_k, Sigma) with Sigma = diag(j^-1.2) and y = argmax(x W_k + b_k). With `iid`,
-    one W, b ~ N(0, 1) is shared and v = 0. Sizes follow LEAF's power law:
-    floor(LogNormal(4, 2)) + 50 samples per device.
-
-    Returns x `[N, d]` float32, y `[N]` int64 and each sample's device `[N]`.
-    """
-    d, c = config.features, config.classes
-    g = rng.numpy_generator(seed, purpose="synthetic")
-    sizes = g.lognormal(4, 2, devices).astype(np.int64) + 50
-    u, shift = g.normal(0, config.alpha, devices), g.normal(0, config.beta, devices)
-    shared_w, shared_b = g.normal(0, 1, (d, c)), g.normal(0, 1, c)
-    std = np.arange(1, d + 1) ** -0.6  # sqrt of Sigma_jj = j^-1.2
-    xs, ys = [], []
-    for k in range(devices):  # a loop over devices; each device's samples are one draw
-        gk = rng.numpy_generator(seed, client=k, purpose="synthetic")
-        w, b = (shared_w, shared_b) if config.iid else (gk.normal(u[k], 1, (d, c)), gk.normal(u[k], 1, c))
-        mean = np.zeros(d) if config.iid else gk.normal(shift[k], 1, d)
-        x = mean + gk.standard_normal((sizes[k], d)) * std
-        xs.append(x.astype(np.float32))
-        ys.append(np.argmax(x @ w + b, axis=1))
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64), np.repeat(np.arange(devices), sizes)

@@ -46,7 +46,11 @@ def noise_multiplier(config: Config, sampling: Sampling) -> float:
         make_accountant(p.accountant, sampling)
         if p.target_epsilon is None:
             return p.noise_multiplier
+<<<<<<< HEAD
         z = calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant)
+=======
+        return calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant, p.pld_discretization)
+>>>>>>> issue-19
     except ValueError as e:
         raise UserError(f"privacy.accountant: {e}") from None
     return check_learnable(z, sampling, config)
@@ -105,7 +109,7 @@ def central_chain(config: Config, z: float, sampling: Sampling) -> Transform:
     """Clip per client -> [SecAgg numerics] -> fixed-denominator sum -> noise -> accountant,
     or the adaptive-clipping aggregate in place of the first four."""
     p, n = config.privacy, expected_cohort(sampling)
-    meter = ("dp_epsilon", epsilon_meter(z, p.delta, sampling, p.accountant))
+    meter = ("dp_epsilon", epsilon_meter(z, p.delta, sampling, p.accountant, p.pld_discretization))
     if p.adaptive_clip.enabled:
         a = p.adaptive_clip
         try:
@@ -144,5 +148,6 @@ def apply_privacy(config: Config, algorithm: Any) -> Any:
         sampling = sampling_of(config)
         z = noise_multiplier(config, sampling)
         client_update = local_dp(client_update, p.clip, z, config.seed)
-        server = chain(("algorithm", server), ("dp_epsilon", epsilon_meter(z, p.delta, sampling, p.accountant)))
+        meter = epsilon_meter(z, p.delta, sampling, p.accountant, p.pld_discretization)
+        server = chain(("algorithm", server), ("dp_epsilon", meter))
     return algorithm._replace(server=server, client_update=client_update)

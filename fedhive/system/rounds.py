@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import torch
 
 from fedhive import rng
+from fedhive.client.state import EPOCHS_INPUT
 from fedhive.config import Config, SystemConfig
 from fedhive.sampling import sample_without_replacement
 from fedhive.system.budget import BudgetedData, step_samples
@@ -21,12 +22,14 @@ OUTCOMES = ("selected", "unavailable", "dropped_out", "deadline_dropped", "parti
 
 class RoundPlan(NamedTuple):
     """The clients to train (cohort order), the data view that enforces their step
-    budgets, whether the server steps, and the round's clock and outcome metrics."""
+    budgets, whether the server steps, the round's clock and outcome metrics, and
+    per-client inputs `{name: [K]}` for the client update (the local epochs each runs)."""
 
     clients: list[int]
     data: Any
     step: bool
     metrics: dict[str, float]
+    inputs: dict[str, torch.Tensor] = {}
 
 
 class Homogeneous:
@@ -92,19 +95,23 @@ class SyncSystem:
             attempt += 1
         return available, unavailable
 
-    def stragglers(self, round: int, selected: list[int]) -> dict[int, float]:
-        """FedProx-paper stragglers: client -> fraction e/E of its work, e ~ randint(min_epochs, E)."""
+    def stragglers(self, round: int, selected: list[int]) -> dict[int, int]:
+        """FedProx-paper stragglers (Li et al. 2020, section 5.2): client -> the local epochs
+        e ~ randint(min_epochs, E) it can run, E excluded when `exclude_full` (as the
+        reference code's numpy randint). Keyed by (seed, round, client), so the same
+        clients straggle, with the same e, whatever the algorithm, policy or engine."""
         st, epochs = self.system.stragglers, self.epochs
         n = round_half_up(st.fraction * len(selected))
         if n == 0:
             return {}
         g = rng.generator(self.config.seed, round, rng.GLOBAL, "system-stragglers")
         chosen = [selected[i] for i in torch.randperm(len(selected), generator=g)[:n].tolist()]
+        low = min(st.min_epochs, epochs)
+        high = max(low, epochs - 1) if st.exclude_full else epochs
         out = {}
         for c in chosen:
             gc = rng.generator(self.config.seed, round, c, "system-straggler-epochs")
-            e = int(torch.randint(min(st.min_epochs, epochs), epochs + 1, (), generator=gc))
-            out[c] = e / epochs
+            out[c] = int(torch.randint(low, high + 1, (), generator=gc))
         return out
 
     def plan(self, round: int, cohort: list[int], dataset) -> RoundPlan:
@@ -122,8 +129,7 @@ class SyncSystem:
         count["dropped_out"] = len(available) - len(active)
         kept = sorted(active, key=lambda c: (times[c].total, c))[: len(cohort)]
         count["unused"] = len(active) - len(kept)
-        fractions = self.stragglers(round, available)
-        budgets, arrivals = self._apply_limits(kept, fractions, work, times, count)
+        budgets, passes, arrivals = self._apply_limits(kept, self.stragglers(round, available), work, times, count)
         train = [c for c in available if c in arrivals]
         # The server waits out the deadline when someone misses it or nobody reports.
         waits = count["deadline_dropped"] + count["partial"] > 0 or not arrivals
@@ -132,31 +138,45 @@ class SyncSystem:
         step = len(train) >= rc.min_completion
         metrics = {"sim_time": self.sim_time, "round_time": round_time, **count, "skipped_step": int(not step)}
         data = BudgetedData(dataset, budgets, (round, drawn, cached) if cached is not None else None)
-        return RoundPlan(train if step else [], data, step, metrics)
+        inputs = {}
+        if self.round_cfg.straggler_policy == "fedprox_epochs" and step:
+            inputs[EPOCHS_INPUT] = torch.tensor([passes.get(c, self.epochs) for c in train], dtype=torch.long)
+        return RoundPlan(train if step else [], data, step, metrics, inputs)
 
-    def _apply_limits(self, kept, fractions, work, times, count):
-        """Deadline and FedProx stragglers: full, partial (a step budget) or dropped."""
-        rc = self.round_cfg
+    def _apply_limits(self, kept, epochs, work, times, count):
+        """Deadline and FedProx stragglers: each kept client completes, does part of its
+        work, or is dropped. The share of its E epochs' work a client can do is e/E for a
+        straggler, cut further by the deadline. `partial` keeps the leading steps of every
+        pass that fit (a step budget); `fedprox_epochs` keeps the whole passes that fit
+        (at least one, else dropped); `drop` keeps nothing. Returns (step budgets, passes,
+        arrival times)."""
+        policy, deadline, full = self.round_cfg.straggler_policy, self.round_cfg.deadline, self.epochs
         budgets: dict[int, int] = {}
+        passes: dict[int, int] = {}
         arrivals: dict[int, float] = {}
         for c in kept:
             t, total = times[c], float(work[c].sum())
-            share = fractions.get(c, 1.0)
+            share = epochs.get(c, full) / full
             comm = t.download + t.upload
-            if rc.deadline is not None and comm + t.compute * share > rc.deadline:
-                share = min(share, (rc.deadline - comm) / t.compute if t.compute > 0 else 0.0)
+            if deadline is not None and comm + t.compute * share > deadline:
+                share = min(share, (deadline - comm) / t.compute if t.compute > 0 else 0.0)
             if share >= 1.0:
                 arrivals[c] = times[c].total
                 count["completed"] += 1
                 continue
-            n = prefix_within(work[c], share * total) if rc.straggler_policy == "partial" else 0
+            if policy == "partial":
+                n = prefix_within(work[c], share * total)
+                done, into = (float(work[c][:n].sum()) / total if n else 0.0), budgets
+            else:
+                n = math.floor(share * full + 1e-9) if policy == "fedprox_epochs" else 0
+                done, into = n / full, passes
             if n == 0:
                 count["deadline_dropped"] += 1
                 continue
-            budgets[c] = n
-            arrivals[c] = comm + t.compute * float(work[c][:n].sum()) / total
+            into[c] = n
+            arrivals[c] = comm + t.compute * done
             count["partial"] += 1
-        return budgets, arrivals
+        return budgets, passes, arrivals
 
     def state_dict(self) -> dict[str, float]:
         return {"sim_time": self.sim_time}

@@ -75,26 +75,6 @@ def test_idx_reader_roundtrip_and_bad_files(tmp_path):
         build("data.name=idx", f"data.root={tmp_path}")
 
 
-def test_leaf_synthetic_devices_are_natural_clients():
-    ds = build("data.name=synthetic", "data.clients=30", "data.partition.name=natural",
-               "data.synthetic.alpha=0.5", "data.synthetic.beta=0.5")
-    assert ds.num_clients == 30 and ds.input_shape == (60,) and ds.num_classes == 10
-    sizes = ds.client_sizes + ds.client_test.sizes
-    assert sizes.min() >= 50  # floor(LogNormal(4, 2)) + 50
-    assert ds.name == "synthetic(0.5,0.5)"
-    again = build("data.name=synthetic", "data.clients=30", "data.partition.name=natural",
-                  "data.synthetic.alpha=0.5", "data.synthetic.beta=0.5")
-    assert torch.equal(ds.train.x, again.train.x)
-
-
-def test_leaf_synthetic_heterogeneity_grows_with_alpha_beta():
-    def mean_classes(*o):
-        ds = build("data.name=synthetic", "data.clients=40", "data.partition.name=natural", *o)
-        return (ds.label_counts() > 0).sum(1).double().mean().item()
-
-    assert mean_classes("data.synthetic.iid=true") > mean_classes("data.synthetic.alpha=1", "data.synthetic.beta=1") + 1
-
-
 def test_csv_with_client_column(tmp_path):
     path = tmp_path / "d.csv"
     rows = ["f1,user,f2,label"] + [f"{i},{'u' + str(i % 3)},{i * 2},{'cat' if i % 2 else 'dog'}" for i in range(30)]

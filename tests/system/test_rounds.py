@@ -98,22 +98,25 @@ def test_min_completion_skips_the_server_step(tmp_path):
     assert torch.equal(exp.params, before)
 
 
-def test_fedprox_stragglers_same_clients_for_drop_and_partial():
+def test_fedprox_stragglers_same_clients_for_every_policy():
     common = SMALL + LOCAL + ["client.epochs=4", "system.stragglers.fraction=0.5", "system.stragglers.min_epochs=1"]
     plans = {}
-    for policy in ("drop", "partial"):
+    for policy in ("drop", "partial", "fedprox_epochs"):
         exp = Experiment(load_config(None, common + [f"round.straggler_policy={policy}"]))
         cohort = exp.sampler(0).tolist()
-        fractions = exp.system.stragglers(0, cohort)
-        plans[policy] = (fractions, exp.system.plan(0, cohort, exp.dataset))
-    fractions = plans["drop"][0]
-    assert fractions == plans["partial"][0] and len(fractions) == 5
-    short = {c: f for c, f in fractions.items() if f < 1}
-    assert plans["drop"][1].metrics["deadline_dropped"] == len(short)
-    partial = plans["partial"][1]
+        plans[policy] = (cohort, exp.system.stragglers(0, cohort), exp.system.plan(0, cohort, exp.dataset))
+    cohort, epochs, _ = plans["drop"]
+    assert all(p[:2] == (cohort, epochs) for p in plans.values()) and len(epochs) == 5
+    short = {c: e for c, e in epochs.items() if e < 4}
+    assert plans["drop"][2].metrics["deadline_dropped"] == len(short)
+    partial = plans["partial"][2]
     assert partial.metrics["partial"] == len(short)
     # 4 steps of 10 samples: e/E of the work is the first 4·e/E steps
-    assert partial.data.budgets == {c: round(4 * f) for c, f in short.items()}
+    assert partial.data.budgets == short
+    paper = plans["fedprox_epochs"][2]
+    assert paper.metrics["partial"] == len(short) and paper.metrics["deadline_dropped"] == 0
+    assert paper.data.budgets == {} and paper.clients == cohort
+    assert paper.inputs["epochs"].tolist() == [epochs.get(c, 4) for c in cohort]
 
 
 def test_dropout_and_availability_are_counted():
@@ -146,8 +149,13 @@ def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sync_fedavg_lognormal", "fedbuff_lognormal", "stragglers_fedavg_drop",
+<<<<<<< HEAD
                                   "stragglers_fedprox_partial", "trace_devices"])
 def test_bundled_configs_run(name, monkeypatch, tmp_path):
+=======
+                                  "stragglers_fedprox", "trace_devices"])
+def test_bundled_configs_run(name, monkeypatch):
+>>>>>>> issue-19
     from tests.conftest import REPO
 
     monkeypatch.chdir(tmp_path)  # trace paths in a config file are relative to the file, not the cwd
