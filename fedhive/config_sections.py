@@ -81,14 +81,10 @@ class SyntheticConfig(Section):
 class DataConfig(Section):
     """Which federated dataset, how it is split among clients and how clients' data is drawn."""
 
-<<<<<<< HEAD
-    name: Literal["reference", "synthetic", "digits", "fashion_mnist", "idx", "file", "femnist", "shakespeare",
-                  "sent140", "celeba", "fed_emnist", "fed_shakespeare", "stackoverflow", "cifar10",
-                  "cifar100"] = "reference"
-=======
     name: Literal["reference", "fedprox_synthetic", "leaf_synthetic", "synthetic", "digits", "fashion_mnist", "idx",
-                  "file"] = Field("reference", description="see `fedhive datasets`; synthetic = fedprox_synthetic")
->>>>>>> issue-19
+                  "file", "femnist", "shakespeare", "sent140", "celeba", "fed_emnist", "fed_shakespeare",
+                  "stackoverflow", "cifar10", "cifar100"] = Field(
+        "reference", description="see `fedhive datasets`; synthetic = fedprox_synthetic")
     clients: int = Field(1000, ge=1, description="size of the client universe")
     batch_size: int = Field(1000, ge=1)
     batches: IntRange = Field(default_factory=lambda: IntRange(min=5, max=9))

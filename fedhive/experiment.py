@@ -99,12 +99,8 @@ class Experiment:
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
-<<<<<<< HEAD
         inputs = self.algorithm.round_inputs(r, ids, self.params, self.server_state)
-=======
-        states.update(self.algorithm.round_inputs(r, ids, self.params, self.server_state))
-        states.update({k: v.to(self.params.device) for k, v in plan.inputs.items()})
->>>>>>> issue-19
+        inputs.update({k: v.to(self.params.device) for k, v in plan.inputs.items()})  # stragglers' epochs
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, inputs,
                               server.linear)

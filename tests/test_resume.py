@@ -46,14 +46,10 @@ ALGORITHMS = [
     ("system_sync", ["algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
                      "system.speed.dist=lognormal", "system.speed.sigma=1.0", "round.deadline=0.1",
                      "round.straggler_policy=partial", "round.overcommit=1.5", "system.dropout=0.1"]),
-<<<<<<< HEAD
-    ("async_fedbuff", ["mode=async", "algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
-=======
-    ("fedprox_stragglers", ["client.name=proximal", "client.epochs=3", "server.optimizer=sgd",
+    ("fedprox_stragglers", ["algorithm=fedprox", "client.epochs=3", "server.optimizer=sgd",
                             "server.aggregate=weighted_mean", "system.stragglers.fraction=0.6",
                             "round.straggler_policy=fedprox_epochs"]),
-    ("async_fedbuff", ["mode=async", "client.name=local_sgd", "server.optimizer=sgd", "server.aggregate=weighted_mean",
->>>>>>> issue-19
+    ("async_fedbuff", ["mode=async", "algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
                        "system.speed.dist=lognormal", "asynchronous.concurrency=6", "asynchronous.buffer_size=3",
                        "asynchronous.staleness=polynomial"]),
 ]

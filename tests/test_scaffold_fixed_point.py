@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from fedhive import FunctionalModel, local_sgd_update, scaffold_update
-from fedhive.client.update import scaffold_init
+from fedhive import FunctionalModel, local_sgd_update
+from fedhive.algorithms import scaffold
+from fedhive.algorithms.base import Hyperparameters, Setup
+from fedhive.config import load_config
 from fedhive.data.batches import Batches
 from fedhive.models.losses import Loss
 
@@ -43,20 +45,21 @@ def _fedavg(steps: int, clients: list[Batches]) -> torch.Tensor:
     update = local_sgd_update(_quadratic_model(), lr=LR, epochs=steps)
     w = torch.zeros(2, dtype=torch.float64)
     for r in range(ROUNDS):
-        deltas = [update(w, c, {}, torch.tensor(r)).update for c in clients]
+        deltas = [update(w, c, {}, {}, torch.tensor(r)).update for c in clients]
         w = w - torch.stack(deltas).mean(0)  # server SGD, lr 1, on the mean pseudo-gradient
     return w
 
 
 def _scaffold(steps: int, clients: list[Batches]) -> torch.Tensor:
-    update = scaffold_update(_quadratic_model(), lr=LR, epochs=steps)
+    config = load_config(None, ["algorithm=scaffold", f"client.lr={LR}", f"client.epochs={steps}"])
+    update = scaffold.client_update(Setup(Hyperparameters(), _quadratic_model(), config))
     w = torch.zeros(2, dtype=torch.float64)
     c = torch.zeros(2, dtype=torch.float64)
-    c_i = [scaffold_init(w)["c"] for _ in clients]
+    c_i = [torch.zeros_like(w) for _ in clients]
     for r in range(ROUNDS):
-        results = [update(w, data, {"c": ci, "server_c": c}, torch.tensor(r)) for data, ci in zip(clients, c_i)]
+        results = [update(w, data, {"c": ci}, {"c": c}, torch.tensor(r)) for data, ci in zip(clients, c_i)]
         w = w - torch.stack([res.update for res in results]).mean(0)
-        c = c + torch.stack([res.state["delta_c"] for res in results]).mean(0)  # every client takes part
+        c = c + torch.stack([res.outputs["delta_c"] for res in results]).mean(0)  # every client takes part
         c_i = [res.state["c"] for res in results]
     return w
 

@@ -26,14 +26,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch.func import grad
 
-<<<<<<< HEAD
-from fedhive.client.state import ClientState
-from fedhive.data.batches import Batches, Steps
-=======
 from fedhive.client.state import EPOCHS_INPUT, ClientState
-from fedhive.config import ClientConfig
-from fedhive.data.batches import Batches
->>>>>>> issue-19
+from fedhive.data.batches import Batches, Steps
 from fedhive.models.functional import FunctionalModel
 
 
@@ -196,7 +190,7 @@ def local_update(train, correction: Correction | None = None) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        run = train(params, data, correction)
+        run = train(params, data, correction, inputs.get(EPOCHS_INPUT))
         return ClientResult(params - run.local, data.mask.sum(), state, {}, {"loss": run.loss})
 
     return update
@@ -205,90 +199,4 @@ def local_update(train, correction: Correction | None = None) -> ClientUpdate:
 def local_sgd_update(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
                      momentum: float = 0.0, weight_decay: float = 0.0) -> ClientUpdate:
     """FedAvg's local training (see `local_trainer`); returns `params - local_params`."""
-<<<<<<< HEAD
     return local_update(local_trainer(model, lr, epochs, steps, momentum, weight_decay))
-=======
-    train = local_trainer(model, lr, epochs, steps, momentum, weight_decay)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data, passes=state.get(EPOCHS_INPUT))
-        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
-
-    return update
-
-
-def proximal_update(model: FunctionalModel, mu: float, **sgd) -> ClientUpdate:
-    """FedProx: local SGD on `F_k(y) + mu/2 |y - x|^2`, i.e. with the proximal gradient
-    `mu (y - x)` added at every step. `mu = 0` is FedAvg. `sgd` as in `local_trainer`."""
-    train = local_trainer(model, **sgd)
-
-    def proximal(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        return mu * (local - params)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data, proximal, state.get(EPOCHS_INPUT))
-        return ClientResult(params - run.local, data.mask.sum(), state, {"loss": run.loss})
-
-    return update
-
-
-def scaffold_init(params: torch.Tensor) -> ClientState:
-    """SCAFFOLD's initial client state: control variate c_i = 0."""
-    return {"c": torch.zeros_like(params)}
-
-
-def scaffold_update(model: FunctionalModel, **sgd) -> ClientUpdate:
-    """SCAFFOLD, option II (Karimireddy et al. 2020, Algorithm 1).
-
-    Reads the client's control variate `state["c"]` (c_i) and the server's control
-    variate `state["server_c"]` (c, broadcast with the model). Local steps use
-    `g(y) - c_i + c`; then `c_i+ = c_i - c + (x - y) / (K lr)` with K the number of
-    local steps taken. Returns the new state `{"c": c_i+, "delta_c": c_i+ - c_i}`; the
-    store keeps `c`, the server's control transform reads `delta_c`.
-    """
-    lr = sgd["lr"]
-    train = local_trainer(model, **sgd)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        c_i, c = state["c"], state["server_c"]
-        run = train(params, data, lambda local, x: c - c_i, state.get(EPOCHS_INPUT))
-        delta = params - run.local
-        c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * lr)
-        return ClientResult(delta, data.mask.sum(), {"c": c_new, "delta_c": c_new - c_i}, {"loss": run.loss})
-
-    return update
-
-
-def fednova_update(model: FunctionalModel, **sgd) -> ClientUpdate:
-    """FedNova (Wang et al. 2020): local SGD whose update is normalized by `|a_i|_1`, the
-    number of local steps tau_i for plain SGD, or `sum_k (1 - rho^k) / (1 - rho)` with
-    client momentum rho. Returns `d_i = (x - y_i) / |a_i|_1` and the new state
-    `{"steps": |a_i|_1}`; the server rescales the weighted mean of the d_i by
-    `tau_eff = sum_i p_i |a_i|_1` (`fedhive.server.normalize.fednova_scale`)."""
-    rho = sgd.get("momentum", 0.0)
-    train = local_trainer(model, **sgd)
-
-    def update(params: torch.Tensor, data: Batches, state: ClientState, key: torch.Tensor) -> ClientResult:
-        run = train(params, data, passes=state.get(EPOCHS_INPUT))
-        tau = run.steps
-        if rho > 0:  # a Python hyperparameter, not a tensor value
-            tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
-        norm = tau.clamp_min(1.0)
-        return ClientResult((params - run.local) / norm, data.mask.sum(), {"steps": norm}, {"loss": run.loss})
-
-    return update
-
-
-def build_client_update(config: ClientConfig, model: FunctionalModel) -> ClientUpdate:
-    """The client update named in the config."""
-    sgd = dict(lr=config.lr, epochs=config.epochs, steps=config.steps, momentum=config.momentum,
-               weight_decay=config.weight_decay)
-    builders = {
-        "gradient": lambda: gradient_update(model),
-        "local_sgd": lambda: local_sgd_update(model, **sgd),
-        "proximal": lambda: proximal_update(model, config.mu, **sgd),
-        "scaffold": lambda: scaffold_update(model, **sgd),
-        "fednova": lambda: fednova_update(model, **sgd),
-    }
-    return builders[config.name]()
->>>>>>> issue-19

@@ -69,12 +69,8 @@ def federate(data: ArrayData, partition_config: PartitionConfig, clients: int, s
     x = np.asarray(data.x, dtype=np.float32)
     y = np.asarray(data.y, dtype=np.int64)
     part = partition(partition_config, y, clients, seed, data.groups)
-<<<<<<< HEAD
     warn_empty_clients(part.sizes, data.name)
-    train, own_test = split_client_test(part, client_test_fraction, seed)
-=======
     train, own_test = split_client_test(part, client_test_fraction, seed, data.floor_train)
->>>>>>> issue-19
     client_test = _pack(x, y, own_test) if client_test_fraction > 0 else None
     test = None
     if data.x_test is not None:

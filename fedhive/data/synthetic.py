@@ -7,13 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from fedhive import rng
-<<<<<<< HEAD
-from fedhive.config import DataConfig, SyntheticConfig
-from fedhive.data.batches import Batches, Steps
-=======
 from fedhive.config import DataConfig
-from fedhive.data.batches import Batches
->>>>>>> issue-19
+from fedhive.data.batches import Batches, Steps
 
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
 

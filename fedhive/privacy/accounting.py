@@ -12,21 +12,15 @@ import numpy as np
 
 from fedhive.server.chain import RoundContext, Transform
 
-<<<<<<< HEAD
 if TYPE_CHECKING:
     import dp_accounting as dpa
 
-# PLD grid step: 1e-3 keeps an epsilon evaluation to tens of milliseconds; the PLD is a
-# pessimistic estimate, so a coarser grid only loosens the bound (by ~1e-4 at eps ~ 1).
-PLD_DISCRETIZATION = 1e-3
-=======
 # PLD grid step (privacy.pld_discretization): dp-accounting's default, so a reported epsilon
 # is the one dp-accounting gives. The PLD is pessimistic: a coarser grid is faster and only
 # loosens the bound, but by ~1.4 % at eps ~ 1 after 10,000 rounds with 1e-3. Calibration
 # searches on a 10x coarser grid first.
 PLD_DISCRETIZATION = 1e-4
 COARSE_FACTOR = 10
->>>>>>> issue-19
 
 
 def _dp_accounting():
@@ -100,14 +94,9 @@ def epsilon(noise_multiplier: float, steps: int, delta: float, sampling: Samplin
     return float(acc.get_epsilon(delta))
 
 
-<<<<<<< HEAD
-def calibrate_noise(target_epsilon: float, steps: int, delta: float, sampling: Sampling, kind: str = "pld") -> float:
-    """The smallest noise multiplier z with epsilon(z, steps) <= target_epsilon."""
-    dpa = _dp_accounting()
-=======
 def _calibrate(target_epsilon: float, steps: int, delta: float, sampling: Sampling, kind: str,
                discretization: float) -> float:
->>>>>>> issue-19
+    dpa = _dp_accounting()
     make_event: Callable[[float], dpa.DpEvent] = lambda z: dpa.SelfComposedDpEvent(  # noqa: E731
         round_event(z, sampling), steps
     )

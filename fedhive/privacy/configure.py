@@ -46,11 +46,7 @@ def noise_multiplier(config: Config, sampling: Sampling) -> float:
         make_accountant(p.accountant, sampling)
         if p.target_epsilon is None:
             return p.noise_multiplier
-<<<<<<< HEAD
-        z = calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant)
-=======
-        return calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant, p.pld_discretization)
->>>>>>> issue-19
+        z = calibrate_noise(p.target_epsilon, config.rounds, p.delta, sampling, p.accountant, p.pld_discretization)
     except ValueError as e:
         raise UserError(f"privacy.accountant: {e}") from None
     return check_learnable(z, sampling, config)

@@ -107,7 +107,7 @@ def test_packed_cohort_sum_equals_the_padded_fused_sum_and_per_client_losses():
     torch.testing.assert_close(total, padded, rtol=1e-5, atol=1e-6)
     assert torch.equal(weights, padded_weights)
     batches = task.cohort_batches(0, ids)
-    losses = [update(params, batches.client(k), {}, torch.tensor(c)).metrics["loss"] for k, c in enumerate(ids)]
+    losses = [update(params, batches.client(k), {}, {}, torch.tensor(c)).metrics["loss"] for k, c in enumerate(ids)]
     torch.testing.assert_close(metrics["loss"], torch.stack(losses), rtol=1e-5, atol=1e-6)
 
 

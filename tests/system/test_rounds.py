@@ -149,13 +149,8 @@ def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sync_fedavg_lognormal", "fedbuff_lognormal", "stragglers_fedavg_drop",
-<<<<<<< HEAD
-                                  "stragglers_fedprox_partial", "trace_devices"])
-def test_bundled_configs_run(name, monkeypatch, tmp_path):
-=======
                                   "stragglers_fedprox", "trace_devices"])
-def test_bundled_configs_run(name, monkeypatch):
->>>>>>> issue-19
+def test_bundled_configs_run(name, monkeypatch, tmp_path):
     from tests.conftest import REPO
 
     monkeypatch.chdir(tmp_path)  # trace paths in a config file are relative to the file, not the cwd

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fedhive import rng
-from fedhive.client.update import local_sgd_update, proximal_update
+from fedhive.client.update import local_sgd_update, local_trainer, local_update
 from fedhive.config import load_config
 from fedhive.errors import UserError
 from fedhive.experiment import Experiment
@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 SHIPPED = REPO / "configs" / "stragglers_fedprox.yaml"
 SMALL = ["data.clients=40", "data.batch_size=10", "data.batches.min=1", "data.batches.max=3",
-         "cohort.min=10", "cohort.max=10", "data.test_size=100", "client.name=local_sgd", "client.lr=0.3",
+         "cohort.min=10", "cohort.max=10", "data.test_size=100", "algorithm=fedavg", "client.lr=0.3",
          "client.epochs=5", "server.aggregate=weighted_mean", "server.optimizer=sgd",
          "system.stragglers.fraction=0.9", "round.straggler_policy=fedprox_epochs"]
 
@@ -59,12 +59,12 @@ def test_straggler_update_is_e_epochs_of_local_sgd_weighted_by_its_samples():
     exp = Experiment(load_config(None, SMALL))
     plan = _plans(exp, 1)[0]
     epochs = dict(zip(plan.clients, plan.inputs["epochs"].tolist()))
-    out = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, plan.clients, dict(plan.inputs))
+    out = exp.engine.run(exp.algorithm.client_update, exp.params, plan.data, 0, plan.clients, {}, dict(plan.inputs))
     data = exp.dataset.cohort_batches(0, plan.clients)
     for i, c in enumerate(plan.clients):
         own = data.client(i)
         key = torch.tensor(rng.client_key(0, c))
-        want = local_sgd_update(exp.model, lr=0.3, epochs=epochs[c])(exp.params, own, {}, key)
+        want = local_sgd_update(exp.model, lr=0.3, epochs=epochs[c])(exp.params, own, {}, {}, key)
         assert torch.allclose(out.updates[i], want.update, rtol=0, atol=1e-7)
         assert float(out.weights[i]) == float(own.mask.sum())
     assert min(epochs.values()) < 5
@@ -74,10 +74,13 @@ def test_proximal_passes_gate_matches_fewer_epochs():
     exp = Experiment(load_config(None, SMALL))
     data = exp.dataset.cohort_batches(0, [3]).client(0)
     key = torch.tensor(rng.client_key(0, 3))
-    five = proximal_update(exp.model, 0.5, lr=0.3, epochs=5)
-    two = proximal_update(exp.model, 0.5, lr=0.3, epochs=2)
-    got = five(exp.params, data, {"epochs": torch.tensor(2)}, key)
-    assert torch.allclose(got.update, two(exp.params, data, {}, key).update, rtol=0, atol=1e-7)
+    def proximal(local: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (local - x)
+
+    five = local_update(local_trainer(exp.model, lr=0.3, epochs=5), proximal)
+    two = local_update(local_trainer(exp.model, lr=0.3, epochs=2), proximal)
+    got = five(exp.params, data, {}, {"epochs": torch.tensor(2)}, key)
+    assert torch.allclose(got.update, two(exp.params, data, {}, {}, key).update, rtol=0, atol=1e-7)
 
 
 def test_engines_agree_under_fedprox_epochs():
