@@ -121,6 +121,8 @@ class Config(Section):
         for spec in self.server:
             if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
                 raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
+            if spec.name == "bulyan" and self.cohort.min < 4 * spec.f + 3:
+                raise ValueError(f"server: bulyan with f={spec.f} needs cohort.min >= 4f + 3 = {4 * spec.f + 3}")
         return self
 
 

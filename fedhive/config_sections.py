@@ -197,8 +197,9 @@ class ServerConfig(Section):
     momentum: float = Field(0.9, ge=0, lt=1, description="server momentum (momentum)")
     bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
     beta: float = Field(0.1, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
-    f: int = Field(1, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    f: int = Field(1, ge=0, description="krum/multi_krum/bulyan: Byzantine clients tolerated")
     m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
+    weighted: bool = Field(False, description="multi_krum: weight the selected updates by sample count")
     max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
 
     @model_validator(mode="after")

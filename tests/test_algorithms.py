@@ -40,6 +40,8 @@ ALGORITHMS: dict[str, list[str]] = {
     "fedavg+trimmed_mean": [*ROBUST, "server=[{name: trimmed_mean, beta: 0.2}, {name: sgd}]"],
     "fedavg+krum": [*ROBUST, "server=[{name: krum, f: 2}, {name: sgd}]"],
     "fedavg+multi_krum": [*ROBUST, "server=[{name: multi_krum, f: 2}, {name: sgd}]"],
+    "fedavg+multi_krum_weighted": [*ROBUST, "server=[{name: multi_krum, f: 2, weighted: true}, {name: sgd}]"],
+    "fedavg+bulyan": [*ROBUST, "server=[{name: bulyan, f: 1}, {name: sgd}]"],
     "fedavg+norm_bound": [*ROBUST, "server=[{name: norm_bound, max_norm: 1.0}, {name: weighted_mean}, {name: sgd}]"],
 }
 # Every engine other than the sequential reference, and the vectorized one again with

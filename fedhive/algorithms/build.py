@@ -26,6 +26,7 @@ TRANSFORMS: dict[str, Callable[..., Transform]] = {
     "trimmed_mean": robust.trimmed_mean,
     "krum": robust.krum,
     "multi_krum": robust.multi_krum,
+    "bulyan": robust.bulyan,
     "norm_bound": robust.norm_bound,
     "sgd": optim.sgd,
     "momentum": optim.momentum,
