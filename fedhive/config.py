@@ -110,6 +110,8 @@ class Config(Section):
         except ValidationError as e:
             raise ValueError(_hyperparameter_errors(e, algorithm.name, users_of)) from None
         self.algorithm.__pydantic_extra__ = hp.model_dump()
+        if self.mode == "async" and algorithm.sync_only:
+            raise ValueError(f"algorithm.name: {algorithm.name} runs in mode sync only ({algorithm.sync_only})")
         if self.client.model_fields_set and not algorithm.local_training:
             field = sorted(self.client.model_fields_set)[0]
             raise ValueError(f"client.{field}: {algorithm.name} does not train locally; client.* applies to "

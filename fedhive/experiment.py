@@ -54,7 +54,8 @@ class Experiment:
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))
-        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
+        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset, self.algorithm.personal,
+                                           self.client_states)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
         self.asynchronous = AsyncRunner(self) if config.mode == "async" else None

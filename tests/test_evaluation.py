@@ -10,7 +10,8 @@ from fedhive.config import EvalConfig, ModelConfig
 from fedhive.data import from_arrays
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed
-from fedhive.evaluation import ClientEvaluator, client_accuracies, cycle_steps, personalized_accuracies, summarize
+from fedhive.evaluation import (ClientEvaluator, client_accuracies, cycle_steps, personal_accuracies,
+                                personalized_accuracies, summarize)
 from fedhive.models.registry import build_model
 
 
@@ -69,3 +70,14 @@ def test_evaluator_columns_and_reference_has_none():
             return None
 
     assert ClientEvaluator(EvalConfig(finetune_steps=3), m, NoSplit())(m.initial_params(), 0) == {}
+
+
+def test_personal_accuracies_score_each_clients_own_model_by_hand():
+    m, params = identity_logits()
+    flipped = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # logits swapped: predicts the other label
+    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [1, 0], [0, 1], [0, 1]])
+    y = torch.tensor([0, 1, 1, 1, 1, 1])  # client 0: identity 2/2; client 1: flipped 2/3; client 2: no state
+    split = Packed(x, y, torch.tensor([0, 2, 5, 6]))
+    states = {0: {"w": params}, 1: {"w": flipped}}
+    acc = personal_accuracies(m, lambda p, s: s["w"], params, states, split)
+    assert acc[:2].tolist() == pytest.approx([1.0, 2 / 3]) and math.isnan(acc[2])
