@@ -21,8 +21,9 @@ TASK = ["data.clients=100", "cohort.min=8", "cohort.max=12", "data.batch_size=50
 FAST_CLIENT = ["client.lr=2.0"]
 ROBUST = "algorithm=fedavg", "client.lr=2.0"
 
-# Step sizes tuned for the task above; an algorithm not listed runs with client.lr=1.0
-# if it trains locally, else with its defaults.
+# Step sizes tuned for the task above (and a model with a body for the body/head split
+# of FedPer/FedRep: the reference model is one layer); an algorithm not listed runs with
+# client.lr=1.0 if it trains locally, else with its defaults.
 TUNED: dict[str, list[str]] = {
     "fedavg": FAST_CLIENT,
     "fedavgm": ["client.lr=1.0"],
@@ -32,6 +33,8 @@ TUNED: dict[str, list[str]] = {
     "fedadam": ["client.lr=1.0", "server.lr=0.3"],
     "fedyogi": ["client.lr=1.0", "server.lr=0.3"],
     "fedadagrad": ["client.lr=1.0", "server.lr=1.0"],
+    "fedper": ["client.lr=1.0", "model.name=mlp", "model.hidden=[8]"],
+    "fedrep": ["client.lr=1.0", "model.name=mlp", "model.hidden=[8]", "algorithm.head_epochs=1"],
 }
 ALGORITHMS: dict[str, list[str]] = {
     **{name: [f"algorithm={name}", *TUNED.get(name, ["client.lr=1.0"] if a.local_training else [])]

@@ -141,7 +141,8 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     Padding steps (no real samples) are gated out with a 0/1 factor rather than skipped,
     so the loop has the same shape for every client and `vmap` runs it unchanged.
 
-    Returns `train(params, data, correction=None) -> LocalRun`.
+    Returns `train(params, data, correction=None, trainable=None) -> LocalRun`; a 0/1
+    `trainable` `[P]` freezes the coordinates where it is 0 (FedRep's head/body phases).
     """
 
     def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
@@ -156,9 +157,11 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
         real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
         return [torch.remainder(torch.tensor(s), real) for s in range(steps)]
 
-    def train(params: torch.Tensor, data: Batches, correction: Correction | None = None) -> LocalRun:
+    def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
+              trainable: torch.Tensor | None = None) -> LocalRun:
         # Plain SGD needs no gate: a padding step's gradient is exactly zero.
         plain = correction is None and momentum == 0 and weight_decay == 0
+        keep = 1.0 if trainable is None else trainable
         correction = correction or _no_correction
         local, buf = params, torch.zeros_like(params)
         losses, samples = [], []
@@ -166,10 +169,10 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
             x, y, mask = data.x[s], data.y[s], data.mask[s]
             g, loss = grad_fn(local, x, y, mask)
             if plain:
-                local = local - lr * g
+                local = local - lr * (g * keep)
             else:
                 active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
-                g = g + weight_decay * local + correction(local, params)
+                g = (g + weight_decay * local + correction(local, params)) * keep
                 buf = active * (momentum * buf + g) + (1 - active) * buf
                 local = local - (lr * active) * buf
             losses.append(loss)
