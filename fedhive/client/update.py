@@ -131,6 +131,25 @@ def _no_correction(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(local)
 
 
+def batch_order(data: Batches, epochs: int, steps: int | None) -> list[torch.Tensor | int]:
+    """The batches a local loop visits: `epochs` passes in order, or exactly `steps`
+    steps cycling through the client's real batches."""
+    if steps is None:
+        return list(range(data.mask.shape[0])) * epochs
+    real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
+    return [torch.remainder(torch.tensor(s), real) for s in range(steps)]
+
+
+def step_gradient(model: FunctionalModel):
+    """`(params, x, y, mask) -> (gradient, loss [1])` of one batch's mean loss."""
+
+    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
+        return per_step.sum(), per_step.detach()
+
+    return grad(step_loss, has_aux=True)
+
+
 def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
                   momentum: float = 0.0, weight_decay: float = 0.0):
     """The local SGD loop shared by every local-training algorithm.
@@ -145,17 +164,7 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     `trainable` `[P]` freezes the coordinates where it is 0 (FedRep's head/body phases).
     """
 
-    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
-        per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
-        return per_step.sum(), per_step.detach()
-
-    grad_fn = grad(step_loss, has_aux=True)
-
-    def batch_order(data: Batches) -> list[torch.Tensor | int]:
-        if steps is None:
-            return list(range(data.mask.shape[0])) * epochs
-        real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
-        return [torch.remainder(torch.tensor(s), real) for s in range(steps)]
+    grad_fn = step_gradient(model)
 
     def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
               trainable: torch.Tensor | None = None) -> LocalRun:
@@ -165,7 +174,7 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
         correction = correction or _no_correction
         local, buf = params, torch.zeros_like(params)
         losses, samples = [], []
-        for s in batch_order(data):
+        for s in batch_order(data, epochs, steps):
             x, y, mask = data.x[s], data.y[s], data.mask[s]
             g, loss = grad_fn(local, x, y, mask)
             if plain:
