@@ -78,13 +78,13 @@ def personalized_accuracies(model: FunctionalModel, params: torch.Tensor, datase
     return torch.cat(out)
 
 
-def personal_accuracies(model: FunctionalModel, personal: Callable[[torch.Tensor, ClientState], torch.Tensor],
-                        params: torch.Tensor, states: dict[int, ClientState], split: Packed) -> torch.Tensor:
-    """Each client's accuracy with its personal model `personal(params, state)` on its own
+def personal_accuracies(model: FunctionalModel, personal: Callable[..., torch.Tensor], params: torch.Tensor,
+                        server_state: Any, states: dict[int, ClientState], split: Packed) -> torch.Tensor:
+    """Each client's accuracy with its personal model `personal(params, server_state, state)` on its own
     test split, `[C]`; NaN for a client that holds no state yet (it has not trained, so
     it has no personal model) or has no test samples. CLIENT_CHUNK clients at a time."""
     acc = torch.full((len(split.offsets) - 1,), torch.nan, device=params.device)
-    run = vmap(lambda state, test: test_hits(model, personal(params, state), test))
+    run = vmap(lambda state, test: test_hits(model, personal(params, server_state, state), test))
     for chunk in torch.tensor(sorted(states), dtype=torch.long).split(CLIENT_CHUNK):
         stacked = {k: torch.stack([states[int(c)][k] for c in chunk]).to(params.device) for k in states[int(chunk[0])]}
         hits, count = run(stacked, pad_clients(split, chunk).to(params.device))
@@ -97,12 +97,12 @@ class ClientEvaluator:
     clients hold no test split, as in the reference task)."""
 
     def __init__(self, config: EvalConfig, model: FunctionalModel, dataset: Any,
-                 personal: Callable[[torch.Tensor, ClientState], torch.Tensor] | None = None, store: Any = None):
+                 personal: Callable[..., torch.Tensor] | None = None, store: Any = None):
         self.config, self.model, self.dataset = config, model, dataset
         self.personal, self.store = personal, store
         self.split = dataset.client_test_split()
 
-    def __call__(self, params: torch.Tensor, round: int) -> dict[str, float]:
+    def __call__(self, params: torch.Tensor, round: int, server_state: Any = None) -> dict[str, float]:
         if self.split is None:
             return {}
         row: dict[str, float] = {}
@@ -114,7 +114,8 @@ class ClientEvaluator:
             row.update(summarize(acc, "personalized_accuracy"))
         if self.personal is not None:
             # A collective on the distributed engine: every rank evaluates, so all call it.
-            acc = personal_accuracies(self.model, self.personal, params, self.store.state_dict(), self.split)
+            acc = personal_accuracies(self.model, self.personal, params, server_state, self.store.state_dict(),
+                                      self.split)
             row.update(summarize(acc, "personal_accuracy"))
             row["personal_clients"] = int((~acc.isnan()).sum())
         return row

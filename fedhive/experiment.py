@@ -112,7 +112,7 @@ class Experiment:
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
         loss, acc = self.model.evaluate(self.params, x.to(self.device), y.to(self.device))
-        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round)}
+        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round, self.server_state)}
 
     def _eval_due(self) -> bool:
         return self.round % self.config.eval_every == 0 or self.round == self.config.rounds

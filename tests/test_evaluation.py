@@ -79,5 +79,5 @@ def test_personal_accuracies_score_each_clients_own_model_by_hand():
     y = torch.tensor([0, 1, 1, 1, 1, 1])  # client 0: identity 2/2; client 1: flipped 2/3; client 2: no state
     split = Packed(x, y, torch.tensor([0, 2, 5, 6]))
     states = {0: {"w": params}, 1: {"w": flipped}}
-    acc = personal_accuracies(m, lambda p, s: s["w"], params, states, split)
+    acc = personal_accuracies(m, lambda p, server, s: s["w"], params, None, states, split)
     assert acc[:2].tolist() == pytest.approx([1.0, 2 / 3]) and math.isnan(acc[2])

@@ -55,5 +55,5 @@ def client_update(setup: Setup) -> ClientUpdate:
 ALGORITHM = replace(
     FEDAVG, name="apfl", client_update=client_update, hyperparameters=Apfl,
     client_state=lambda setup, params: {"v": params.clone(), "alpha": params.new_tensor(setup.hp.alpha)},
-    personal=lambda setup: lambda params, state: mix(state["alpha"], state["v"], params),
+    personal=lambda setup: lambda params, server_state, state: mix(state["alpha"], state["v"], params),
 )

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 # `(round, client ids [K], params, server state) -> {name: [K, ...]}`: what the server
 # broadcasts to each client of a cohort besides the model (SCAFFOLD's c).
 RoundInputsFn = Callable[[int, Sequence[int], torch.Tensor, Any], dict[str, torch.Tensor]]
-# `(global params [P], one client's state) -> that client's personal model [P]`: what
-# personalized evaluation scores on the client's own test split (Ditto's v_k).
-PersonalModel = Callable[[torch.Tensor, ClientState], torch.Tensor]
+# `(global params [P], server state, one client's state) -> that client's personal model
+# [P]`: what personalized evaluation scores on the client's own test split (Ditto's v_k,
+# IFCA's cluster model from the server state).
+PersonalModel = Callable[[torch.Tensor, Any, ClientState], torch.Tensor]
 
 
 class Hyperparameters(BaseModel):

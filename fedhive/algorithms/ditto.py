@@ -39,5 +39,5 @@ def client_update(setup: Setup) -> ClientUpdate:
 ALGORITHM = replace(
     FEDAVG, name="ditto", client_update=client_update, hyperparameters=Ditto,
     client_state=lambda setup, params: {"v": params.clone()},  # v_k^0 = w^0
-    personal=lambda setup: lambda params, state: state["v"],
+    personal=lambda setup: lambda params, server_state, state: state["v"],
 )

@@ -46,7 +46,7 @@ def with_head(params: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
 
 
 def personal(setup: Setup):
-    return lambda params, state: with_head(params, state["head"])
+    return lambda params, server_state, state: with_head(params, state["head"])
 
 
 def client_update(setup: Setup, head_first: bool) -> ClientUpdate:

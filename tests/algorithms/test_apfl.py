@@ -43,7 +43,7 @@ def test_two_rounds_match_algorithm_1():
         torch.testing.assert_close(res.update, w0 - w, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(res.state["v"], v, rtol=1e-5, atol=1e-7)
         assert abs(float(res.state["alpha"]) - alpha) < 1e-6
-        torch.testing.assert_close(algorithm.personal(w0, res.state), alpha * v + (1 - alpha) * w0, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(algorithm.personal(w0, None, res.state), alpha * v + (1 - alpha) * w0, rtol=1e-5, atol=1e-6)
         state = res.state
     assert alpha != 0.25
 

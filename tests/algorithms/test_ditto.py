@@ -46,7 +46,7 @@ def test_two_rounds_match_algorithm_1():
             res = algorithm.client_update(w, data, {"v": v[c]}, {}, torch.tensor(c))
             torch.testing.assert_close(res.update, w - w_k, rtol=1e-5, atol=1e-7)
             torch.testing.assert_close(res.state["v"], v_k, rtol=1e-5, atol=1e-7)
-            assert algorithm.personal(w, res.state) is res.state["v"]
+            assert algorithm.personal(w, None, res.state) is res.state["v"]
             results.append(res)
             expected_w.append((w_k, res.weight))
             v[c] = v_k
