@@ -52,4 +52,5 @@ def server(setup: Setup, configured: Transform) -> Transform:
 ALGORITHM = replace(
     FEDAVG, name="qffl", client_update=client_update, hyperparameters=QFfl, server=server,
     defaults={"client": LOCAL, "server": {"aggregate": "sum", "optimizer": "sgd", "lr": 1.0}},
+    sync_only="its server step divides by the cohort's sum of h_k, which the async buffer does not carry",
 )

@@ -9,6 +9,7 @@ import torch
 from fedhive.algorithms.build import build_algorithm
 from fedhive.config import DataConfig, ModelConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
+from fedhive.errors import UserError
 from fedhive.models.registry import build_model
 from fedhive.server.chain import RoundContext
 
@@ -54,3 +55,8 @@ def test_two_rounds_match_algorithm_2(q):
         if q == 0:  # the unweighted mean of the clients' local models
             torch.testing.assert_close(w + step, w - sum(LR * d for d in deltas) / 2, rtol=1e-5, atol=1e-6)
         w = w + step
+
+
+def test_async_mode_is_refused_in_one_line():
+    with pytest.raises(UserError, match="algorithm.name: qffl runs in mode sync only"):
+        load_config(None, ["algorithm=qffl", "mode=async"])

@@ -50,12 +50,12 @@ def run_case(case: dict, engine: str = "distributed") -> dict:
     if engine == "distributed":
         local_run, engine_run = exp.engine.local.run, exp.engine.run
 
-        def recording_run(update, params, dataset, round, client_ids, states=None, linear=None):
+        def recording_run(update, params, dataset, round, client_ids, states=None, inputs=None, linear=None):
             ran.append([int(c) for c in client_ids])
-            return local_run(update, params, dataset, round, client_ids, states, linear)
+            return local_run(update, params, dataset, round, client_ids, states, inputs, linear)
 
         def rows_run(*args):  # exchange all rows even though the aggregate is linear
-            return engine_run(*args[:6], None)
+            return engine_run(*args[:7], None)
 
         exp.engine.local.run = recording_run
         if case.get("gather"):
