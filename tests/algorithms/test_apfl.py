@@ -10,17 +10,12 @@ from fedhive.config import DataConfig, ModelConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
+from tests.algorithms.by_hand import batch_gradient, cycled
 from tests.test_evaluation import label_skewed
 
 LR, ALPHA_LR, STEPS = 0.5, 0.3, 3
 CONFIG = ["algorithm=apfl", "algorithm.alpha=0.25", f"algorithm.alpha_lr={ALPHA_LR}", f"client.lr={LR}",
           f"client.steps={STEPS}", "data.clients=10", "data.batch_size=50", "cohort.min=2", "cohort.max=2"]
-
-
-def gradient(model, p, data, b):
-    leaf = p.detach().requires_grad_(True)
-    loss = model.masked_loss(leaf, data.x[b : b + 1], data.y[b : b + 1], data.mask[b : b + 1]).sum()
-    return torch.autograd.grad(loss, leaf)[0]
 
 
 def test_two_rounds_match_algorithm_1():
@@ -33,12 +28,11 @@ def test_two_rounds_match_algorithm_1():
     for r in range(2):
         data = task.cohort_batches(r, [5]).client(0)
         w = w0.clone()
-        for s in range(STEPS):
-            b = s % data.x.shape[0]
-            g_bar = gradient(model, alpha * v + (1 - alpha) * w, data, b)
+        for b in cycled(data, STEPS):
+            g_bar = batch_gradient(model, alpha * v + (1 - alpha) * w, data, b)
             new_alpha = min(max(alpha - ALPHA_LR * float((v - w) @ g_bar), 0.0), 1.0)
             v = v - LR * alpha * g_bar
-            w, alpha = w - LR * gradient(model, w, data, b), new_alpha
+            w, alpha = w - LR * batch_gradient(model, w, data, b), new_alpha
         res = algorithm.client_update(w0, data, state, {}, torch.tensor(5))
         torch.testing.assert_close(res.update, w0 - w, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(res.state["v"], v, rtol=1e-5, atol=1e-7)

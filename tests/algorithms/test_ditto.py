@@ -11,23 +11,12 @@ from fedhive.data.synthetic import ReferenceTask
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
 from fedhive.server.chain import RoundContext
+from tests.algorithms.by_hand import cycled, local_sgd
 from tests.test_evaluation import label_skewed
 
 LAM, LR, STEPS = 0.5, 0.5, 3
 CONFIG = ["algorithm=ditto", f"algorithm.lam={LAM}", f"client.lr={LR}", f"client.steps={STEPS}",
           "data.clients=10", "data.batch_size=50", "cohort.min=2", "cohort.max=2"]
-
-
-def sgd_by_hand(model, start, data, pull):
-    """`STEPS` steps of y <- y - lr (grad L_k(y) + pull(y)) cycling through the batches."""
-    y = start.clone()
-    for s in range(STEPS):
-        b = s % data.x.shape[0]
-        leaf = y.detach().requires_grad_(True)
-        loss = model.masked_loss(leaf, data.x[b : b + 1], data.y[b : b + 1], data.mask[b : b + 1]).sum()
-        (grad,) = torch.autograd.grad(loss, leaf)
-        y = y - LR * (grad + pull(y))
-    return y
 
 
 def test_two_rounds_match_algorithm_1():
@@ -41,8 +30,8 @@ def test_two_rounds_match_algorithm_1():
         results, expected_w = [], []
         for c in (3, 7):
             data = task.cohort_batches(r, [c]).client(0)
-            w_k = sgd_by_hand(model, w, data, lambda y: 0 * y)
-            v_k = sgd_by_hand(model, v[c], data, lambda y: LAM * (y - w))
+            w_k = local_sgd(model, w, data, cycled(data, STEPS), LR)
+            v_k = local_sgd(model, v[c], data, cycled(data, STEPS), LR, pull=lambda y: LAM * (y - w))
             res = algorithm.client_update(w, data, {"v": v[c]}, {}, torch.tensor(c))
             torch.testing.assert_close(res.update, w - w_k, rtol=1e-5, atol=1e-7)
             torch.testing.assert_close(res.state["v"], v_k, rtol=1e-5, atol=1e-7)

@@ -12,22 +12,12 @@ from fedhive.data.synthetic import ReferenceTask
 from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
+from tests.algorithms.by_hand import cycled, local_sgd
 from tests.test_evaluation import label_skewed
 
 LR, STEPS, HEAD_EPOCHS = 0.5, 2, 2
 TASK = [f"client.lr={LR}", f"client.steps={STEPS}", "model.name=mlp", "model.hidden=[3]", "data.clients=10",
         "data.batch_size=50", "cohort.min=2", "cohort.max=2"]
-
-
-def sgd_by_hand(model, start, data, batches, frozen):
-    """SGD over `batches` (indices), the coordinates where `frozen` is True left as they are."""
-    y = start.clone()
-    for b in batches:
-        leaf = y.detach().requires_grad_(True)
-        loss = model.masked_loss(leaf, data.x[b : b + 1], data.y[b : b + 1], data.mask[b : b + 1]).sum()
-        (grad,) = torch.autograd.grad(loss, leaf)
-        y = y - LR * torch.where(frozen, 0.0, grad)
-    return y
 
 
 @pytest.mark.parametrize("name", ["fedper", "fedrep"])
@@ -43,14 +33,14 @@ def test_two_rounds_by_hand(name):
     torch.testing.assert_close(head, w[-h:])
     for r in range(2):
         data = task.cohort_batches(r, [4]).client(0)
-        steps = [s % data.x.shape[0] for s in range(STEPS)]
+        steps = cycled(data, STEPS)
         start = torch.cat([w[:-h], head])
         if name == "fedrep":  # head first (body frozen) for HEAD_EPOCHS passes, then the body alone
-            start = sgd_by_hand(model, start, data, list(range(data.x.shape[0])) * HEAD_EPOCHS, ~is_head)
-            local = sgd_by_hand(model, start, data, steps, is_head)
+            start = local_sgd(model, start, data, list(range(data.x.shape[0])) * HEAD_EPOCHS, LR, frozen=~is_head)
+            local = local_sgd(model, start, data, steps, LR, frozen=is_head)
             torch.testing.assert_close(local[-h:], start[-h:])  # the body phase leaves the head alone
         else:
-            local = sgd_by_hand(model, start, data, steps, torch.zeros_like(is_head))
+            local = local_sgd(model, start, data, steps, LR)
         res = algorithm.client_update(w, data, {"head": head}, {}, torch.tensor(4))
         torch.testing.assert_close(res.update, w - local, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(res.state["head"], local[-h:], rtol=1e-5, atol=1e-6)

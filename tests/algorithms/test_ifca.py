@@ -16,6 +16,7 @@ from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
 from fedhive.server.chain import RoundContext
+from tests.algorithms.by_hand import cycled, local_sgd
 
 LR, STEPS = 0.5, 2
 
@@ -38,12 +39,7 @@ def test_one_round_by_hand():
         data = task.cohort_batches(0, [c]).client(0)
         n = data.mask.sum(-1)
         j = int(torch.stack([(model.masked_loss(m, data.x, data.y, data.mask) * n).sum() for m in models]).argmin())
-        y = models[j].clone()
-        for s in range(STEPS):
-            b = s % data.x.shape[0]
-            leaf = y.detach().requires_grad_(True)
-            loss = model.masked_loss(leaf, data.x[b : b + 1], data.y[b : b + 1], data.mask[b : b + 1]).sum()
-            y = y - LR * torch.autograd.grad(loss, leaf)[0]
+        y = local_sgd(model, models[j], data, cycled(data, STEPS), LR)
         res = algorithm.client_update(w, data, {}, {k: v[i] for k, v in inputs.items()}, torch.tensor(c))
         assert res.state["cluster"].tolist() == [float(j == q) for q in range(3)]
         torch.testing.assert_close(res.update, models[j] - y, rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ from fedhive.data.synthetic import ReferenceTask
 from fedhive.errors import UserError
 from fedhive.models.registry import build_model
 from fedhive.server.chain import RoundContext
+from tests.algorithms.by_hand import cycled, local_sgd
 
 LR, STEPS = 0.5, 2
 
@@ -21,12 +22,7 @@ def round_by_hand(model, w, datas, q):
     for data in datas:
         n = data.mask.sum(-1)
         f = float((model.masked_loss(w, data.x, data.y, data.mask) * n).sum() / n.sum())
-        y = w.clone()
-        for s in range(STEPS):
-            b = s % data.x.shape[0]
-            leaf = y.detach().requires_grad_(True)
-            loss = model.masked_loss(leaf, data.x[b : b + 1], data.y[b : b + 1], data.mask[b : b + 1]).sum()
-            y = y - LR * torch.autograd.grad(loss, leaf)[0]
+        y = local_sgd(model, w, data, cycled(data, STEPS), LR)
         dw = (w - y) / LR  # L (w - w_k), L = 1 / lr
         deltas.append(f**q * dw)
         hs.append(q * f ** (q - 1) * float(dw @ dw) + f**q / LR)
