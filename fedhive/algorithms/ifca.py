@@ -20,6 +20,7 @@ from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
+from fedhive.errors import UserError
 from fedhive.server.chain import RoundContext, Transform
 
 
@@ -54,8 +55,12 @@ def initial_models(setup: Setup, params: torch.Tensor) -> torch.Tensor:
 
 def server(setup: Setup, configured: Transform) -> Transform:
     """Per cluster, the configured chain on its clients' deltas (its own chain state); a
-    cluster nobody picked keeps its model."""
-    k = setup.hp.clusters
+    cluster nobody picked keeps its model. Central DP and secure aggregation sum the
+    whole cohort first, which leaves nothing per cluster: refused."""
+    k, privacy = setup.hp.clusters, setup.config.privacy
+    if privacy.mechanism == "central" or privacy.secagg.enabled:
+        raise UserError("algorithm.name: ifca averages each cluster's clients separately; privacy.mechanism=central "
+                        "and privacy.secagg sum the whole cohort (use privacy.mechanism=local)")
 
     def init(params: torch.Tensor) -> dict:
         models = initial_models(setup, params)

@@ -83,3 +83,10 @@ def test_a_planted_clustering_is_recovered():
 def test_async_mode_is_refused_in_one_line():
     with pytest.raises(UserError, match="algorithm.name: ifca runs in mode sync only"):
         load_config(None, ["algorithm=ifca", "mode=async"])
+
+
+def test_cohort_summing_privacy_is_refused_in_one_line():
+    config = load_config(None, ["algorithm=ifca", "privacy.mechanism=central", "privacy.accountant=rdp",
+                                "privacy.noise_multiplier=0.1"])
+    with pytest.raises(UserError, match="algorithm.name: ifca averages each cluster's clients separately"):
+        build_algorithm(config, build_model(ModelConfig(), 2, 0))
