@@ -41,6 +41,8 @@ ALGORITHMS = [
     ("scaffold", ["algorithm=scaffold"]),
     ("ditto", ["algorithm=ditto"]),
     ("ifca", ["algorithm=ifca", "algorithm.clusters=3"]),
+    ("apfl", ["algorithm=apfl"]),
+    ("fedrep", ["algorithm=fedrep", "model.name=mlp", "model.hidden=[8]", "algorithm.head_epochs=1"]),
     ("dp_adaptive_clip_topk_ef", ["privacy.mechanism=central", "privacy.accountant=rdp", "cohort.min=4", "cohort.max=4",
                                   "privacy.adaptive_clip.enabled=true", "privacy.noise_multiplier=0.3",
                                   "compression.name=topk", "compression.fraction=0.5", "compression.error_feedback=true"]),
