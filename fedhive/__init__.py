@@ -40,6 +40,7 @@ _LAZY = {
     "median": "fedhive.server.robust",
     "trimmed_mean": "fedhive.server.robust",
     "krum": "fedhive.server.robust",
+    "bulyan": "fedhive.server.robust",
     "multi_krum": "fedhive.server.robust",
     "norm_bound": "fedhive.server.robust",
     "local_trainer": "fedhive.client.update",
@@ -111,7 +112,7 @@ if TYPE_CHECKING:
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
-    from fedhive.server.robust import krum, median, multi_krum, norm_bound, trimmed_mean
+    from fedhive.server.robust import bulyan, krum, median, multi_krum, norm_bound, trimmed_mean
     from fedhive.system import Devices, SyncSystem
 
 

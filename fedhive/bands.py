@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fedhive.compare import Run, save_panels, x_values
+from fedhive.compare import COLUMNS, Run, save_panels, x_values
 
 BANDS = ("std", "minmax")
 
@@ -65,7 +65,7 @@ def plot_groups(groups: dict[str, list[Run]], out: Path, x: str = "round", band:
 def group_table_row(label: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A compare-table row for a setting: each column's mean over its seeds' rows."""
     def mean(key: str):
-        vals = [r[key] for r in rows if r[key] is not None]
+        vals = [r[key] for r in rows if r.get(key) is not None]
         return float(np.mean(vals)) if vals else None
 
-    return {"run": label, **{k: mean(k) for k in ("final_accuracy", "best_accuracy", "rounds_to_target", "wall_s")}}
+    return {"run": label, **{k: mean(k) for k in COLUMNS if k != "run"}}

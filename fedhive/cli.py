@@ -139,10 +139,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"fedhive compare (target accuracy {args.target})")
-    for col in COLUMNS:
+    # personal_accuracy only when some run has personal models: the table fits 80 columns
+    columns = [c for c in COLUMNS if c != "personal_accuracy" or any(r[c] is not None for r in rows)]
+    for col in columns:
         table.add_column(col.replace("_", " "), justify="left" if col == "run" else "right", no_wrap=col == "run")
     for row in rows:
-        table.add_row(*(format_cell(row[c]) for c in COLUMNS))
+        table.add_row(*(format_cell(row[c]) for c in columns))
     console = Console()
     console.print(table)
     for path in paths:

@@ -12,7 +12,7 @@ from fedhive.errors import UserError
 from fedhive.recorder import read_metrics
 from fedhive.run_files import atomic_write, save_figure
 
-COLUMNS = ("run", "final_accuracy", "best_accuracy", "rounds_to_target", "wall_s")
+COLUMNS = ("run", "final_accuracy", "best_accuracy", "personal_accuracy", "rounds_to_target", "wall_s")
 
 
 class Run(NamedTuple):
@@ -32,8 +32,9 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def table_row(run: Run, target: float) -> dict[str, Any]:
-    """Final and best test accuracy, the first round reaching `target` (None if never) and
-    the loop's wall time."""
+    """Final and best test accuracy, the final mean personal-model accuracy (None without
+    personal models), the first round reaching `target` (None if never) and the loop's
+    wall time."""
     evals = [r for r in run.rows if r.get("test_accuracy") is not None]
     reached = [r["round"] for r in evals if r["test_accuracy"] >= target]
     wall = run.summary.get("loop_s", run.rows[-1].get("wall_s") if run.rows else None)
@@ -41,6 +42,7 @@ def table_row(run: Run, target: float) -> dict[str, Any]:
         "run": run.name,
         "final_accuracy": evals[-1]["test_accuracy"] if evals else None,
         "best_accuracy": max((r["test_accuracy"] for r in evals), default=None),
+        "personal_accuracy": evals[-1].get("personal_accuracy_mean") if evals else None,
         "rounds_to_target": reached[0] if reached else None,
         "wall_s": wall,
     }
@@ -63,7 +65,7 @@ def x_values(rows: list[dict[str, Any]], x: str) -> list[Any]:
 
 def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
     """Test accuracy and loss against `x` (a column in X_AXES), one line per run, shared
-    axes, one PNG."""
+    axes, one PNG; a run with personal models adds its mean personal accuracy, dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,6 +78,10 @@ def plot_runs(runs: list[Run], out: Path, x: str = "round") -> Path:
                    if r.get(col) is not None and at is not None]
             if pts:
                 ax.plot(*zip(*pts), label=run.name)
+        personal = [(at, r["personal_accuracy_mean"]) for at, r in zip(x_values(run.rows, x), run.rows)
+                    if r.get("personal_accuracy_mean") is not None and at is not None]
+        if personal:
+            axes[0].plot(*zip(*personal), linestyle="--", label=f"{run.name} (personal)")
     return save_panels(fig, axes, x, ("test accuracy", "test loss"), out)
 
 

@@ -115,6 +115,8 @@ class Config(Section):
         except ValidationError as e:
             raise ValueError(_hyperparameter_errors(e, algorithm.name, users_of)) from None
         self.algorithm.__pydantic_extra__ = hp.model_dump()
+        if self.mode == "async" and algorithm.sync_only:
+            raise ValueError(f"algorithm.name: {algorithm.name} runs in mode sync only ({algorithm.sync_only})")
         # A field at its default is allowed: a saved config lists every field.
         changed = [f for f in sorted(self.client.model_fields_set)
                    if getattr(self.client, f) != type(self.client).model_fields[f].default]
@@ -129,6 +131,8 @@ class Config(Section):
         for spec in self.server:
             if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
                 raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
+            if spec.name == "bulyan" and self.cohort.min < 4 * spec.f + 3:
+                raise ValueError(f"server: bulyan with f={spec.f} needs cohort.min >= 4f + 3 = {4 * spec.f + 3}")
         return self
 
 

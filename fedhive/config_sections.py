@@ -219,8 +219,9 @@ class ServerConfig(Section):
     momentum: float | None = Field(None, ge=0, lt=1, description="server momentum (momentum)")
     bias_correction: bool | None = Field(None, description="Adam-style bias correction (default: adam yes, yogi no)")
     beta: float | None = Field(None, ge=0, lt=0.5, description="trimmed_mean: fraction trimmed from each end")
-    f: int | None = Field(None, ge=0, description="krum/multi_krum: Byzantine clients tolerated")
+    f: int | None = Field(None, ge=0, description="krum/multi_krum/bulyan: Byzantine clients tolerated")
     m: int | None = Field(None, ge=1, description="multi_krum: updates averaged (default K - f)")
+    weighted: bool = Field(False, description="multi_krum: weight the selected updates by sample count")
     max_norm: float | None = Field(None, gt=0, description="norm_bound each client update first")
 
     @model_validator(mode="after")

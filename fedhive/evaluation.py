@@ -1,13 +1,16 @@
 """Per-client evaluation on clients' own test splits: mean, 10th percentile and worst
-client accuracy, optionally after k local fine-tuning steps (personalized evaluation)."""
+client accuracy of the global model, optionally after k local fine-tuning steps
+(`personalized_accuracy_*`), and of each client's own model for algorithms that keep one
+(`personal_accuracy_*`: Ditto, FedRep, APFL, ...)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.func import grad, vmap
 
+from fedhive.client.state import ClientState
 from fedhive.config import EvalConfig
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed, pad_clients
@@ -44,6 +47,12 @@ def cycle_steps(batches: Batches, steps: int) -> Batches:
     return Batches(batches.x[rows, idx], batches.y[rows, idx], batches.mask[rows, idx])
 
 
+def test_hits(model: FunctionalModel, params: torch.Tensor, test: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct predictions, samples) of one client's padded test split `[1, M, ...]`."""
+    out = model.apply(params, test.x[0])
+    return (model.loss.correct(out, test.y[0]) * test.mask[0]).sum(), test.mask[0].sum()
+
+
 def finetune_fn(model: FunctionalModel, steps: int, lr: float):
     """One client: `steps` SGD steps from `params`, then (hits, count) on its test data."""
     step_grad = grad(lambda p, x, y, m: model.masked_loss(p, x[None], y[None], m[None]).sum())
@@ -51,8 +60,7 @@ def finetune_fn(model: FunctionalModel, steps: int, lr: float):
     def run(params: torch.Tensor, train: Batches, test: Batches) -> tuple[torch.Tensor, torch.Tensor]:
         for s in range(steps):
             params = params - lr * step_grad(params, train.x[s], train.y[s], train.mask[s])
-        out = model.apply(params, test.x[0])
-        return (model.loss.correct(out, test.y[0]) * test.mask[0]).sum(), test.mask[0].sum()
+        return test_hits(model, params, test)
 
     return run
 
@@ -71,18 +79,34 @@ def personalized_accuracies(model: FunctionalModel, params: torch.Tensor, datase
     return torch.cat(out)
 
 
+def personal_accuracies(model: FunctionalModel, personal: Callable[..., torch.Tensor], params: torch.Tensor,
+                        server_state: Any, states: dict[int, ClientState], split: Packed) -> torch.Tensor:
+    """Each client's accuracy with its personal model `personal(params, server_state, state)` on its own
+    test split, `[C]`; NaN for a client that holds no state yet (it has not trained, so
+    it has no personal model) or has no test samples. CLIENT_CHUNK clients at a time."""
+    acc = torch.full((len(split.offsets) - 1,), torch.nan, device=params.device)
+    run = vmap(lambda state, test: test_hits(model, personal(params, server_state, state), test))
+    for chunk in torch.tensor(sorted(states), dtype=torch.long).split(CLIENT_CHUNK):
+        stacked = {k: torch.stack([states[int(c)][k] for c in chunk]).to(params.device) for k in states[int(chunk[0])]}
+        hits, count = run(stacked, pad_clients(split, chunk).to(params.device))
+        acc[chunk.to(params.device)] = torch.where(count > 0, hits / count.clamp_min(1), torch.nan)
+    return acc
+
+
 class ClientEvaluator:
     """The per-client metric columns of an evaluation round (none when the dataset's
     clients hold no test split, as in the reference task)."""
 
-    def __init__(self, config: EvalConfig, model: FunctionalModel, dataset: Any):
+    def __init__(self, config: EvalConfig, model: FunctionalModel, dataset: Any,
+                 personal: Callable[..., torch.Tensor] | None = None, store: Any = None):
         self.config, self.model, self.dataset = config, model, dataset
+        self.personal, self.store = personal, store
         self.split = dataset.client_test_split()
         if config.finetune_steps and self.split is None:
             raise UserError("evaluation.finetune_steps: personalized evaluation needs clients with their own test "
                             "split (data.client_test_fraction > 0 on a dataset with fixed clients); this one has none")
 
-    def __call__(self, params: torch.Tensor, round: int) -> dict[str, float]:
+    def __call__(self, params: torch.Tensor, round: int, server_state: Any = None) -> dict[str, float]:
         if self.split is None:
             return {}
         row: dict[str, float] = {}
@@ -92,4 +116,10 @@ class ClientEvaluator:
             acc = personalized_accuracies(self.model, params, self.dataset, round, self.config.finetune_steps,
                                           self.config.finetune_lr)
             row.update(summarize(acc, "personalized_accuracy"))
+        if self.personal is not None:
+            # A collective on the distributed engine: every rank evaluates, so all call it.
+            acc = personal_accuracies(self.model, self.personal, params, server_state, self.store.state_dict(),
+                                      self.split)
+            row.update(summarize(acc, "personal_accuracy"))
+            row["personal_clients"] = int((~acc.isnan()).sum())
         return row

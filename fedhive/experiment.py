@@ -61,7 +61,8 @@ class Experiment:
         self.server_state = self.algorithm.server.init(self.params)
         self.client_states = client_state_store(self.engine, self.algorithm.client_init, self.params)
         self.system = build_system(config, self.dataset.num_clients, payload_bytes(config, self.params))
-        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset)
+        self.client_eval = ClientEvaluator(config.evaluation, self.model, self.dataset, self.algorithm.personal,
+                                           self.client_states)
         self.round = 0
         self.empty_rounds = 0  # consecutive skipped rounds
         self.skip_reasons: list[str] = []  # why the latest rounds were skipped, for the stop message
@@ -120,7 +121,7 @@ class Experiment:
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)
         loss, acc = self.model.evaluate(self.params, x.to(self.device), y.to(self.device))
-        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round)}
+        return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round, self.server_state)}
 
     def _eval_due(self) -> bool:
         return self.round % self.config.eval_every == 0 or self.round == self.config.rounds

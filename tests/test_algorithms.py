@@ -21,8 +21,9 @@ TASK = ["data.clients=100", "cohort.min=8", "cohort.max=12", "data.batch_size=50
 FAST_CLIENT = ["client.lr=2.0"]
 ROBUST = "algorithm=fedavg", "client.lr=2.0"
 
-# Step sizes tuned for the task above; an algorithm not listed runs with client.lr=1.0
-# if it trains locally, else with its defaults.
+# Step sizes tuned for the task above (and a model with a body for the body/head split
+# of FedPer/FedRep: the reference model is one layer); an algorithm not listed runs with
+# client.lr=1.0 if it trains locally, else with its defaults.
 TUNED: dict[str, list[str]] = {
     "fedavg": FAST_CLIENT,
     "fedavgm": ["client.lr=1.0"],
@@ -32,6 +33,8 @@ TUNED: dict[str, list[str]] = {
     "fedadam": ["client.lr=1.0", "server.lr=0.3"],
     "fedyogi": ["client.lr=1.0", "server.lr=0.3"],
     "fedadagrad": ["client.lr=1.0", "server.lr=1.0"],
+    "fedper": ["client.lr=1.0", "model.name=mlp", "model.hidden=[8]"],
+    "fedrep": ["client.lr=1.0", "model.name=mlp", "model.hidden=[8]", "algorithm.head_epochs=1"],
 }
 ALGORITHMS: dict[str, list[str]] = {
     **{name: [f"algorithm={name}", *TUNED.get(name, ["client.lr=1.0"] if a.local_training else [])]
@@ -40,6 +43,8 @@ ALGORITHMS: dict[str, list[str]] = {
     "fedavg+trimmed_mean": [*ROBUST, "server=[{name: trimmed_mean, beta: 0.2}, {name: sgd}]"],
     "fedavg+krum": [*ROBUST, "server=[{name: krum, f: 2}, {name: sgd}]"],
     "fedavg+multi_krum": [*ROBUST, "server=[{name: multi_krum, f: 2}, {name: sgd}]"],
+    "fedavg+multi_krum_weighted": [*ROBUST, "server=[{name: multi_krum, f: 2, weighted: true}, {name: sgd}]"],
+    "fedavg+bulyan": [*ROBUST, "server=[{name: bulyan, f: 1}, {name: sgd}]"],
     "fedavg+norm_bound": [*ROBUST, "server=[{name: norm_bound, max_norm: 1.0}, {name: weighted_mean}, {name: sgd}]"],
 }
 # Every engine other than the sequential reference, and the vectorized one again with

@@ -42,6 +42,8 @@ def test_overrides_are_parsed_as_yaml_and_nested():
         (["data.clients=10"], "cohort.max (29) is larger than data.clients (10)"),
         (["server.optimizer=adamw"], "server.optimizer: Input should be 'sgd', 'momentum', 'adam', 'yogi' or 'adagrad'"),
         (["rounds=5", "rounds.x=1"], "rounds"),
+        (["cohort.min=6", "cohort.max=8", "server.aggregate=bulyan"], "bulyan with f=1 needs cohort.min >= 4f + 3 = 7"),
+        (["server.weighted=true"], "weighted: not used by sum and adam; it applies to multi_krum"),
     ],
 )
 def test_bad_overrides_name_the_field(overrides, fragment):

@@ -11,7 +11,8 @@ from fedhive.data import from_arrays
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed
 from fedhive.errors import UserError
-from fedhive.evaluation import ClientEvaluator, client_accuracies, cycle_steps, personalized_accuracies, summarize
+from fedhive.evaluation import (ClientEvaluator, client_accuracies, cycle_steps, personal_accuracies,
+                                personalized_accuracies, summarize)
 from fedhive.models.registry import build_model
 
 
@@ -73,3 +74,15 @@ def test_evaluator_columns_and_reference_has_none():
     # Personalized evaluation asked for where clients hold no test split: an error, not silence.
     with pytest.raises(UserError, match="evaluation.finetune_steps: personalized evaluation needs clients"):
         ClientEvaluator(EvalConfig(finetune_steps=3), m, NoSplit())
+
+
+
+def test_personal_accuracies_score_each_clients_own_model_by_hand():
+    m, params = identity_logits()
+    flipped = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # logits swapped: predicts the other label
+    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [1, 0], [0, 1], [0, 1]])
+    y = torch.tensor([0, 1, 1, 1, 1, 1])  # client 0: identity 2/2; client 1: flipped 2/3; client 2: no state
+    split = Packed(x, y, torch.tensor([0, 2, 5, 6]))
+    states = {0: {"w": params}, 1: {"w": flipped}}
+    acc = personal_accuracies(m, lambda p, server, s: s["w"], params, None, states, split)
+    assert acc[:2].tolist() == pytest.approx([1.0, 2 / 3]) and math.isnan(acc[2])

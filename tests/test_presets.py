@@ -80,7 +80,7 @@ def test_secagg_reads_the_list_form():
 @pytest.mark.parametrize(
     "overrides, fragment",
     [
-        (["algorithm=fedfoo"], "algorithm.name: unknown algorithm 'fedfoo'; use one of fedadagrad"),
+        (["algorithm=fedfoo"], "algorithm.name: unknown algorithm 'fedfoo'; use one of apfl, ditto, fedadagrad"),
         (["algorithm.name=fedfoo"], "algorithm.name: unknown algorithm 'fedfoo'"),
         (["algorithm=fedprox", "algorithm.mu=-1"], "algorithm.mu: Input should be greater than or equal to 0"),
         (["algorithm=fedavg", "algorithm.mu=0.1"], "algorithm.mu: not a hyperparameter of fedavg (used by fedprox"),

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # `(round, client ids [K], params, server state) -> {name: [K, ...]}`: what the server
 # broadcasts to each client of a cohort besides the model (SCAFFOLD's c).
 RoundInputsFn = Callable[[int, Sequence[int], torch.Tensor, Any], dict[str, torch.Tensor]]
+# `(global params [P], server state, one client's state) -> that client's personal model
+# [P]`: what personalized evaluation scores on the client's own test split (Ditto's v_k,
+# IFCA's cluster model from the server state).
+PersonalModel = Callable[[torch.Tensor, Any, ClientState], torch.Tensor]
 
 
 class Hyperparameters(BaseModel):
@@ -70,6 +74,9 @@ class Algorithm:
         defaults: config sections filled under the user's own (`server`, `client`).
         local_training: whether it runs the shared local trainer, so reads `client.*` and
             processes epochs x samples (else one pass: a gradient at the global model).
+        personal: `setup -> PersonalModel` for an algorithm whose clients keep a personal
+            model in their state; evaluation then adds `personal_accuracy_*`.
+        sync_only: why it cannot run in mode async (None: it can).
     """
 
     name: str
@@ -80,6 +87,8 @@ class Algorithm:
     round_inputs: Callable[[Setup], RoundInputsFn] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     local_training: bool = True
+    personal: Callable[[Setup], PersonalModel] | None = None
+    sync_only: str | None = None
 
 
 def no_inputs(round: int, ids: Sequence[int], params: torch.Tensor, server_state: Any) -> dict[str, torch.Tensor]:
@@ -89,9 +98,11 @@ def no_inputs(round: int, ids: Sequence[int], params: torch.Tensor, server_state
 
 class FederatedAlgorithm(NamedTuple):
     """A built algorithm, what an experiment runs: the client update, the whole server
-    chain, the initial per-client state (`{}`: stateless) and the per-round inputs."""
+    chain, the initial per-client state (`{}`: stateless), the per-round inputs and
+    the personal model of a client (None: only the global model is evaluated)."""
 
     client_update: ClientUpdate
     server: Transform
     client_init: Callable[[torch.Tensor], ClientState] = no_state
     round_inputs: RoundInputsFn = no_inputs
+    personal: PersonalModel | None = None

@@ -26,6 +26,7 @@ TRANSFORMS: dict[str, Callable[..., Transform]] = {
     "trimmed_mean": robust.trimmed_mean,
     "krum": robust.krum,
     "multi_krum": robust.multi_krum,
+    "bulyan": robust.bulyan,
     "norm_bound": robust.norm_bound,
     "sgd": optim.sgd,
     "momentum": optim.momentum,
@@ -64,6 +65,8 @@ def build_algorithm(config: Config, model: FunctionalModel, num_classes: int = 2
     built = FederatedAlgorithm(algorithm.client_update(setup), algorithm.server(setup, server_chain(config)))
     if algorithm.client_state is not None:
         built = built._replace(client_init=lambda params: algorithm.client_state(setup, params))
+    if algorithm.personal is not None:
+        built = built._replace(personal=algorithm.personal(setup))
     if algorithm.round_inputs is not None:
         built = built._replace(round_inputs=algorithm.round_inputs(setup))
     if config.attack is not None:

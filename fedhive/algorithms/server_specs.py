@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-AGGREGATES = ("sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum")
+AGGREGATES = ("sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan")
 OPTIMIZERS = ("sgd", "momentum", "adam", "yogi", "adagrad")
 
 
@@ -51,6 +51,13 @@ class MultiKrumSpec(_Spec):
     name: Literal["multi_krum"]
     f: int = Field(1, ge=0, description="number of Byzantine clients tolerated")
     m: int | None = Field(None, ge=1, description="updates averaged (default K - f)")
+    weighted: bool = Field(False, description="weight the selected updates by sample count (Flower); "
+                                              "uniform is the paper's rule")
+
+
+class BulyanSpec(_Spec):
+    name: Literal["bulyan"]
+    f: int = Field(1, ge=0, description="number of Byzantine clients tolerated (needs K >= 4f + 3)")
 
 
 class NormBoundSpec(_Spec):
@@ -91,7 +98,7 @@ class AdagradSpec(SgdSpec):
 
 
 TransformSpec = Annotated[
-    Union[SumSpec, MeanSpec, WeightedMeanSpec, MedianSpec, TrimmedMeanSpec, KrumSpec, MultiKrumSpec,
+    Union[SumSpec, MeanSpec, WeightedMeanSpec, MedianSpec, TrimmedMeanSpec, KrumSpec, MultiKrumSpec, BulyanSpec,
           NormBoundSpec, SgdSpec, MomentumSpec, AdamSpec, YogiSpec, AdagradSpec],
     Field(discriminator="name"),
 ]

@@ -127,6 +127,25 @@ def _no_correction(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(local)
 
 
+def batch_order(data: Batches, epochs: int, steps: int | None) -> list[tuple[int, torch.Tensor | int]]:
+    """(pass, batch index) of each step a local loop takes: `epochs` passes in order, or
+    exactly `steps` steps (one pass) cycling through the client's real batches."""
+    if steps is None:
+        return [(p, s) for p in range(epochs) for s in range(data.mask.shape[0])]
+    real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
+    return [(0, torch.remainder(torch.tensor(s), real)) for s in range(steps)]
+
+
+def step_gradient(model: FunctionalModel):
+    """`(params, x, y, mask) -> (gradient, loss [1])` of one batch's mean loss."""
+
+    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
+        return per_step.sum(), per_step.detach()
+
+    return grad(step_loss, has_aux=True)
+
+
 def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
                   momentum: float = 0.0, weight_decay: float = 0.0):
     """The local SGD loop shared by every local-training algorithm.
@@ -138,39 +157,30 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     Padding steps (no real samples) are gated out with a 0/1 factor rather than skipped,
     so the loop has the same shape for every client and `vmap` runs it unchanged.
 
-    Returns `train(params, data, correction=None, passes=None) -> LocalRun`.
+    Returns `train(params, data, correction=None, passes=None, trainable=None) -> LocalRun`;
+    a 0/1 `trainable` `[P]` freezes the coordinates where it is 0 (FedRep's head/body phases).
     """
 
-    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
-        per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
-        return per_step.sum(), per_step.detach()
-
-    grad_fn = grad(step_loss, has_aux=True)
-
-    def batch_order(data: Batches) -> list[tuple[int, torch.Tensor | int]]:
-        """(pass, batch index) of each local step."""
-        if steps is None:
-            return [(p, s) for p in range(epochs) for s in range(data.mask.shape[0])]
-        real = (data.mask.amax(-1) > 0).sum().clamp_min(1)  # this client's real batches
-        return [(0, torch.remainder(torch.tensor(s), real)) for s in range(steps)]
+    grad_fn = step_gradient(model)
 
     def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
-              passes: torch.Tensor | None = None) -> LocalRun:
+              passes: torch.Tensor | None = None, trainable: torch.Tensor | None = None) -> LocalRun:
         # Plain SGD needs no gate: a padding step's gradient is exactly zero.
         plain = correction is None and momentum == 0 and weight_decay == 0
+        keep = 1.0 if trainable is None else trainable
         correction = correction or _no_correction
         local, buf = params, torch.zeros_like(params)
         losses, samples = [], []
-        for p, s in batch_order(data):
+        for p, s in batch_order(data, epochs, steps):
             x, y, mask = data.x[s], data.y[s], data.mask[s]
             if passes is not None and p > 0:  # a tensor gate, not a branch: vmap runs it per client
                 mask = mask * (passes > p).to(mask.dtype)
             g, loss = grad_fn(local, x, y, mask)
             if plain:
-                local = local - lr * g
+                local = local - lr * (g * keep)
             else:
                 active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
-                g = g + weight_decay * local + correction(local, params)
+                g = (g + weight_decay * local + correction(local, params)) * keep
                 buf = active * (momentum * buf + g) + (1 - active) * buf
                 local = local - (lr * active) * buf
             losses.append(loss)

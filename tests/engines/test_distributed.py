@@ -35,6 +35,8 @@ CASES = {
     "median": {"overrides": [*SMALL, "server.aggregate=median"]},
     "krum": {"overrides": [*SMALL, "cohort.min=6", "server.aggregate=krum"]},
     "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
+    "ditto": {"overrides": [*SMALL, "data.clients=9", "algorithm=ditto"]},
+    "ifca": {"overrides": [*SMALL, "data.clients=9", "algorithm=ifca"]},
     "central_dp": {"overrides": [*SMALL, "cohort.min=5", "cohort.max=5", "privacy.mechanism=central",
                                  "privacy.noise_multiplier=0.5", "privacy.accountant=rdp"]},
     # The contract table's distributed column: every registered algorithm, none named here.

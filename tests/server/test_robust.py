@@ -8,7 +8,7 @@ import torch
 from fedhive.server.aggregate import mean, sum_updates, weighted_mean
 from fedhive.server.chain import RoundContext, chain
 from fedhive.server.optim import sgd
-from fedhive.server.robust import krum, krum_scores, median, multi_krum, norm_bound, trimmed_mean
+from fedhive.server.robust import bulyan, bulyan_select, krum, krum_scores, median, multi_krum, norm_bound, trimmed_mean
 
 NAN, INF = float("nan"), float("inf")
 
@@ -60,9 +60,45 @@ def test_krum_ignores_a_far_attacker_that_moves_the_mean():
     assert (_apply(mean(), rows)[0] < 0).all()
 
 
+def test_multi_krum_weights_the_selected_rows_by_sample_count_when_asked():
+    rows = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [10.0, 10.0]]
+    out, _ = _apply(multi_krum(0, m=3, weighted=True), rows, weights=[1, 2, 3, 100])
+    torch.testing.assert_close(out, torch.tensor([2 / 6, 3 / 6]))  # (1*r0 + 2*r1 + 3*r2) / 6; r3 not selected
+    out, _ = _apply(multi_krum(0, m=3), rows, weights=[1, 2, 3, 100])
+    torch.testing.assert_close(out, torch.tensor([1 / 3, 1 / 3]))
+
+
+# K = 7, f = 1: theta = 5 selections, beta = 3 values around the median. The second
+# column mirrors the first, so squared distances are twice the first column's.
+BULYAN_ROWS = [[v, -v] for v in (0.0, 3.0, 4.0, 13.0, 14.0, 17.0, 18.0)]
+
+
+def test_bulyan_reruns_krum_on_the_remaining_rows():
+    # Krum, n = r - f - 2 nearest of the r rows left (first index wins a tie), scores / 2:
+    # r=7, n=4: 390 231 198 123 126 195 238 -> 13 (row 3)
+    # r=6, n=3: 0:221 3:131 4:117 14:125 17:179 18:213 -> 4 (row 2)
+    # r=5, n=2: 0:205 3:130 14:25 17:10 18:17 -> 17 (row 5)
+    # r=4, n=1: 0:9 3:9 14:16 18:16 -> 0 (row 0)
+    # r=3, n=1: 3:121 14:16 18:16 -> 14 (row 4)
+    rows = torch.tensor(BULYAN_ROWS)
+    assert bulyan_select(rows, 1).tolist() == [3, 2, 5, 0, 4]
+    # Scoring once keeps the 5 best first-round scores, {13, 14, 17, 4, 3}: another set.
+    assert set(krum_scores(rows, 1).argsort()[:5].tolist()) == {3, 4, 5, 2, 1}
+    # S = {0, 4, 13, 14, 17}: median 13; the 3 closest values 13, 14, 17 -> 44 / 3.
+    out, _ = _apply(bulyan(1), BULYAN_ROWS)
+    torch.testing.assert_close(out, torch.tensor([44 / 3, -44 / 3]))
+
+
+def test_bulyan_ignores_far_attackers():
+    honest = torch.randn(9, 4, generator=torch.Generator().manual_seed(1)) * 0.1 + 1
+    rows = torch.cat([honest, torch.full((2, 4), 80.0)])
+    out, _ = _apply(bulyan(2), rows)
+    assert ((out - 1).abs() < 0.3).all()
+
+
 @pytest.mark.parametrize(
     "make", [sum_updates, mean, weighted_mean, median, lambda: trimmed_mean(0.2), lambda: krum(1),
-             lambda: multi_krum(1, 2)],
+             lambda: multi_krum(1, 2), lambda: multi_krum(1, 2, weighted=True), lambda: bulyan(1)],
 )
 def test_every_aggregate_drops_and_counts_nonfinite_rows(make):
     clean = [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
