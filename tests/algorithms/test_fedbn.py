@@ -53,3 +53,9 @@ def test_engines_agree_and_personal_models_are_scored():
         assert a["personal_accuracy_mean"] == pytest.approx(b["personal_accuracy_mean"], rel=1e-5)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
     assert seq[-1]["personal_accuracy_mean"] > 0.2  # 10 classes: chance is 0.1
+
+
+@pytest.mark.parametrize("name", ["fedper", "fedrep"])
+def test_head_algorithms_refuse_batch_norm_models(name):
+    with pytest.raises(UserError, match=f"algorithm.name: {name} does not support batch-norm models"):
+        Experiment(load_config(None, [*DIGITS, *BN_CNN, f"algorithm={name}"]))
