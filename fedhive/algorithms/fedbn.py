@@ -1,6 +1,7 @@
 """FedBN (Li et al. 2021): FedAvg, except that every batch-norm layer's affine parameters
 and running statistics stay on the client (client state) and are never averaged; each
-client's personal model is the global model with its own batch-norm coordinates."""
+client's personal model is the global model with its own batch-norm coordinates. On a
+model without batch norm it is FedAvg."""
 
 from __future__ import annotations
 
@@ -14,19 +15,16 @@ from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import EPOCHS_INPUT, ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
-from fedhive.errors import UserError
 from fedhive.models.functional import FunctionalModel
 
 
 def norm_coordinates(model: FunctionalModel) -> torch.Tensor:
     """Indices into the flat vector of every batch-norm layer's weight, bias and running
-    statistics."""
+    statistics (none for a model without batch norm: FedBN is then FedAvg)."""
     bounds = [0, *torch.tensor(model.sizes).cumsum(0).tolist()]
     owners = [model.module.get_submodule(n.rpartition(".")[0]) for n in model.names]
     spans = [torch.arange(bounds[i], bounds[i + 1]) for i, m in enumerate(owners) if isinstance(m, _NormBase)]
-    if not spans:
-        raise UserError("algorithm.name: fedbn needs a model with batch norm (e.g. model.name=cnn model.norm=batch)")
-    return torch.cat(spans)
+    return torch.cat(spans) if spans else torch.zeros(0, dtype=torch.long)
 
 
 def with_local_norms(params: torch.Tensor, idx: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:

@@ -41,9 +41,11 @@ def test_one_client_update_is_fedavg_from_its_own_batch_norm():
     torch.testing.assert_close(alg.personal(w, None, res.state), with_local_norms(w, idx, local[idx]))
 
 
-def test_a_model_without_batch_norm_is_refused():
-    with pytest.raises(UserError, match="fedbn needs a model with batch norm"):
-        Experiment(load_config(None, [*DIGITS, "model.name=cnn", "algorithm=fedbn"]))
+def test_without_batch_norm_it_is_fedavg():
+    fedbn, fedavg = (run([*DIGITS, "model.name=mlp", "model.hidden=[16]", "rounds=2", f"algorithm={a}"])
+                     for a in ("fedbn", "fedavg"))
+    for key in ("train_loss", "test_loss", "test_accuracy"):
+        assert [r[key] for r in fedbn] == [r[key] for r in fedavg]
 
 
 @pytest.mark.slow
