@@ -119,6 +119,7 @@ class ModelConfig(Section):
     hidden: list[int] = Field(default_factory=lambda: [200, 200], description="mlp: hidden layer widths")
     channels: list[int] = Field(default_factory=lambda: [32, 64], description="cnn: channels of its conv layers")
     dense: int = Field(512, ge=1, description="cnn: width of its dense layer")
+    norm: Literal["none", "batch"] = Field("none", description="cnn: batch puts a BatchNorm2d after each convolution")
     embedding: int = Field(8, ge=1, description="char_lstm, word_lstm, bag_of_words: embedding width")
     lstm: list[int] = Field(default_factory=lambda: [256, 256], description="char_lstm, word_lstm: LSTM layer widths")
     vocab_size: int | None = Field(None, ge=2, description="bag_of_words: input vocabulary (sent140: data.vocab_size + 2)")

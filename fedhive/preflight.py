@@ -24,7 +24,7 @@ def check_model(model: Any, params: torch.Tensor, dataset: Any, name: str) -> No
     try:
         out = model.apply(params, x)
         _check_output(out, y, dataset.num_classes)
-        grad(lambda p: model.loss.per_sample(model.apply(p, x), y).mean())(params)
+        grad(lambda p: model.train_losses(p, x[None], y[None], None)[0].sum())(params)
     except UserError:
         raise
     except Exception as e:  # a user's model can raise anything: report it as one line
@@ -76,6 +76,7 @@ _FIELD_IN_USE = {
     ("model", "hidden"): lambda c: c.model.name == "mlp",
     ("model", "channels"): lambda c: c.model.name == "cnn",
     ("model", "dense"): lambda c: c.model.name == "cnn",
+    ("model", "norm"): lambda c: c.model.name == "cnn",
     ("model", "kwargs"): lambda c: ":" in c.model.name,
     **{("engine", f): (lambda c: c.engine.name == "distributed") for f in ("workers", "local", "backend", "timeout_s")},
 }

@@ -29,7 +29,8 @@ def mix(alpha: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def client_update(setup: Setup) -> ClientUpdate:
-    c, lr_alpha, grad_fn = setup.config.client, setup.hp.alpha_lr, step_gradient(setup.model)
+    model, c, lr_alpha = setup.model, setup.config.client, setup.hp.alpha_lr
+    grad_fn = step_gradient(model)
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
@@ -38,11 +39,11 @@ def client_update(setup: Setup) -> ClientUpdate:
         for _, s in batch_order(data, c.epochs, c.steps):
             x, y, mask = data.x[s], data.y[s], data.mask[s]
             active = mask.amax()  # 0 on a padding step: nothing moves
-            g_w, loss = grad_fn(w, x, y, mask)
-            g_bar, _ = grad_fn(mix(alpha, v, w), x, y, mask)
+            g_w, (loss, stats_w) = grad_fn(w, x, y, mask)
+            g_bar, (_, stats_bar) = grad_fn(mix(alpha, v, w), x, y, mask)
             alpha_next = (alpha - active * lr_alpha * ((v - w) * g_bar).sum()).clamp(0.0, 1.0)
-            v = v - active * c.lr * alpha * g_bar
-            w, alpha = w - active * c.lr * g_w, alpha_next
+            v = model.with_stats(v - active * c.lr * alpha * g_bar, stats_bar, active)
+            w, alpha = model.with_stats(w - active * c.lr * g_w, stats_w, active), alpha_next
             losses.append(loss)
             samples.append(mask.sum().reshape(1))
         n = torch.cat(samples)

@@ -34,6 +34,9 @@ class FedRep(FedPer):
 def head_size(setup: Setup) -> int:
     """Entries of the flat parameter vector in the head (its trailing segment)."""
     sizes = setup.model.sizes
+    if setup.model.num_stats:  # running statistics follow the head in the flat vector
+        raise UserError(f"algorithm.name: {setup.config.algorithm.name} does not support batch-norm models yet "
+                        "(fedbn keeps batch norm on the clients)")
     if setup.hp.head_params >= len(sizes):
         raise UserError(f"algorithm.head_params: {setup.hp.head_params} leaves no body; the model has "
                         f"{len(sizes)} parameter tensors")

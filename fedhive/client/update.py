@@ -137,11 +137,13 @@ def batch_order(data: Batches, epochs: int, steps: int | None) -> list[tuple[int
 
 
 def step_gradient(model: FunctionalModel):
-    """`(params, x, y, mask) -> (gradient, loss [1])` of one batch's mean loss."""
+    """`(params, x, y, mask) -> (gradient, (loss [1], running statistics))` of one batch's
+    mean loss in train mode; the statistics go back in with `model.with_stats` (the
+    gradient is 0 on their coordinates)."""
 
     def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
-        per_step = model.masked_loss(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
-        return per_step.sum(), per_step.detach()
+        per_step, stats = model.train_losses(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
+        return per_step.sum(), (per_step.detach(), stats)
 
     return grad(step_loss, has_aux=True)
 
@@ -175,14 +177,16 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
             x, y, mask = data.x[s], data.y[s], data.mask[s]
             if passes is not None and p > 0:  # a tensor gate, not a branch: vmap runs it per client
                 mask = mask * (passes > p).to(mask.dtype)
-            g, loss = grad_fn(local, x, y, mask)
+            g, (loss, stats) = grad_fn(local, x, y, mask)
+            active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
             if plain:
-                local = local - lr * (g * keep)
+                step = local - lr * (g * keep)
             else:
-                active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
                 g = (g + weight_decay * local + correction(local, params)) * keep
                 buf = active * (momentum * buf + g) + (1 - active) * buf
-                local = local - (lr * active) * buf
+                step = local - (lr * active) * buf
+            # Running statistics are not stepped: they become the batch's (frozen ones stay).
+            local = model.with_stats(step, stats, active if trainable is None else active * model.stats_of(trainable))
             losses.append(loss)
             samples.append(mask.sum().reshape(1))
         n = torch.cat(samples)

@@ -22,7 +22,7 @@ _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module
     "reference": (lambda cfg, shape, k: reference_model(shape[0]), "bce"),
     "logistic": (lambda cfg, shape, k: standard.logistic(shape, k), "cross_entropy"),
     "mlp": (lambda cfg, shape, k: standard.mlp(shape, k, cfg.hidden), "cross_entropy"),
-    "cnn": (lambda cfg, shape, k: standard.cnn(shape, k, cfg.channels, cfg.dense), "cross_entropy"),
+    "cnn": (lambda cfg, shape, k: standard.cnn(shape, k, cfg.channels, cfg.dense, cfg.norm), "cross_entropy"),
     "femnist_cnn": (lambda cfg, shape, k: vision.femnist_cnn(shape, k), "cross_entropy"),
     "resnet_gn": (lambda cfg, shape, k: vision.resnet_gn(shape, k, cfg.channels), "cross_entropy"),
     "char_lstm": (lambda cfg, shape, k: token_model("char_lstm", shape, sequence.TokenLSTM(k, cfg.embedding, cfg.lstm)),
