@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fedhive.config import Config, load_config
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Torch-backed names load on first use, so `import fedhive` (and the CLI's help and
 # config errors) stay fast.
