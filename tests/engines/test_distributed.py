@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fedhive.algorithms.registry import registered
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
