@@ -1,5 +1,6 @@
-"""Every Python block of the docs runs: a block titled `name.py` is written to that file (a
-module the next blocks import), the others run in order in one namespace per page."""
+"""Every Python block of the docs runs: a block titled with a file name (`mymodels.py`, a
+`my_first.yaml` config) is written to that file for the next blocks, the untitled ones run in
+order in one namespace per page."""
 
 import re
 import sys
@@ -10,18 +11,19 @@ import pytest
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
-FENCE = re.compile(r'^```python(?: title="([\w.]+)")?\n(.*?)^```$', re.M | re.S)
+FENCE = re.compile(r'^```(?:python|yaml title="([\w.]+)")(?: title="([\w.]+)")?\n(.*?)^```$', re.M | re.S)
 PAGES = sorted(p.relative_to(DOCS) for p in DOCS.rglob("*.md"))
 
 
 def python_blocks(text: str) -> list[tuple[str | None, str]]:
-    """(file name or None, code) of each fenced python block, in order."""
-    return [(title or None, code) for title, code in FENCE.findall(text)]
+    """(file name or None, code) of each fenced python block and titled yaml block, in order."""
+    return [(yaml or title or None, code) for yaml, title, code in FENCE.findall(text)]
 
 
 def test_the_block_reader_finds_titled_and_plain_blocks():
-    text = 'x\n```python title="m.py"\nA = 1\n```\n```bash\nls\n```\n```python\nimport m\n```\n'
-    assert python_blocks(text) == [("m.py", "A = 1\n"), (None, "import m\n")]
+    text = ('x\n```python title="m.py"\nA = 1\n```\n```bash\nls\n```\n```yaml\nb: 1\n```\n'
+            '```yaml title="c.yaml"\nrounds: 2\n```\n```python\nimport m\n```\n')
+    assert python_blocks(text) == [("m.py", "A = 1\n"), ("c.yaml", "rounds: 2\n"), (None, "import m\n")]
 
 
 @pytest.mark.slow
