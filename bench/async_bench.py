@@ -129,7 +129,7 @@ def main() -> None:
     base = rows[0][1]
     print(f"{args.updates} client updates, concurrency {CONCURRENCY}, buffer {BUFFER}, "
           f"{STEPS} local steps of {BATCH} samples, torch threads {args.threads}")
-    print(f"| variant | seconds | client updates/s | fedhive async is ×faster | final accuracy |")
+    print("| variant | seconds | client updates/s | fedhive async is ×faster | final accuracy |")
     print("|---|---:|---:|---:|---:|")
     for name, sec, acc in rows:
         print(f"| {name} | {sec:.2f} | {args.updates / sec:,.0f} | {sec / base:.2f} | {acc:.3f} |")

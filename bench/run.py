@@ -95,7 +95,8 @@ def summarize(section: str, name: str, runs: list[dict]) -> dict:
 
 def table(rows: list[dict]) -> str:
     """The results as a Markdown table, with speed-ups against each section's baselines."""
-    head = ("| workload | variant | ms/round | client updates/s | peak RSS MB | × vs seed loop | × vs hand-written | final acc |\n"
+    head = ("| workload | variant | ms/round | client updates/s | peak RSS MB | × vs seed loop "
+            "| × vs hand-written | final acc |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|")
     lines = [head]
     for r in rows:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fedhive.config import Config, load_config
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Torch-backed names load on first use, so `import fedhive` (and the CLI's help and
 # config errors) stay fast.
@@ -85,9 +85,6 @@ if TYPE_CHECKING:
     from fedhive.attacks import attacked_update
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update, local_trainer, local_update
     from fedhive.compare import compare
-    from fedhive.report import write_report
-    from fedhive.summarize import summarize
-    from fedhive.sweep import run_sweep
     from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
@@ -108,11 +105,14 @@ if TYPE_CHECKING:
     from fedhive.privacy.secagg import secagg_numerics
     from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
+    from fedhive.report import write_report
     from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
     from fedhive.server.robust import bulyan, krum, median, multi_krum, norm_bound, trimmed_mean
+    from fedhive.summarize import summarize
+    from fedhive.sweep import run_sweep
     from fedhive.system import Devices, SyncSystem
 
 

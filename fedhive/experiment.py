@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
+from fedhive.early_stop import should_stop
 from fedhive.engines.base import CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
-from fedhive.early_stop import should_stop
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
 from fedhive.models.registry import build_model

@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from fedhive.checkpoint import changed_fields, config_hash, load_latest
 from pydantic import ValidationError
 
+from fedhive.checkpoint import changed_fields, config_hash, load_latest
 from fedhive.config import Config, build_config, read_yaml
-from fedhive.errors import FedhiveWarning, UserError
 from fedhive.engines.build import is_leader
+from fedhive.errors import FedhiveWarning, UserError
 from fedhive.experiment import Experiment
 from fedhive.recorder import truncate_metrics
 

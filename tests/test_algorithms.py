@@ -11,8 +11,8 @@ from typing import get_args
 import pytest
 import torch
 
-from fedhive.config import EngineConfig, load_config
 from fedhive.algorithms.registry import registered
+from fedhive.config import EngineConfig, load_config
 from tests.noniid import skewed_experiment
 
 # A small non-IID task: 100 clients in 4 feature-skew groups, 8..12 a round, 2..4 batches of 50.

@@ -6,8 +6,7 @@ from torch.func import vmap
 
 from fedhive import rng
 from fedhive.client.update import ClientResult
-from fedhive.compression import (build_codec, compress, counting_traffic, kept, payload_bytes, qsgd, topk,
-                                 with_residual)
+from fedhive.compression import build_codec, compress, counting_traffic, kept, payload_bytes, qsgd, topk, with_residual
 from fedhive.server.aggregate import sum_updates
 from fedhive.server.chain import RoundContext
 

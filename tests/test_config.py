@@ -23,7 +23,8 @@ def test_reference_yaml_equals_defaults():
 
 
 def test_overrides_are_parsed_as_yaml_and_nested():
-    c = load_config(REPO / "configs" / "reference.yaml", ["rounds=20", "seed=3", "cohort.min=5", "cohort.max=10", "server.eps=1e-6"])
+    c = load_config(REPO / "configs" / "reference.yaml",
+                    ["rounds=20", "seed=3", "cohort.min=5", "cohort.max=10", "server.eps=1e-6"])
     assert (c.rounds, c.seed, c.cohort.min, c.cohort.max, c.server[1].eps) == (20, 3, 5, 10, 1e-6)
     assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
 

@@ -72,7 +72,8 @@ def test_validate_is_silent_about_sections_not_in_use(capsys):
 
 
 def test_fednova_runs_in_async_mode(tmp_path):
-    config = load_config(None, [*SMALL, "algorithm=fednova", "mode=async", "asynchronous.concurrency=10", "rounds=3", f"output_dir={tmp_path}"])
+    config = load_config(None, [*SMALL, "algorithm=fednova", "mode=async", "asynchronous.concurrency=10", "rounds=3",
+                                f"output_dir={tmp_path}"])
     rows = Experiment(config).run()
     assert [r["round"] for r in rows] == [1, 2, 3] and rows[-1]["test_accuracy"] is not None
 

@@ -82,8 +82,8 @@ def test_metrics_and_summary_never_hold_nan(tmp_path):
     import json
     import math
 
-    from fedhive.recorder import Recorder, json_line
     from fedhive.config import load_config
+    from fedhive.recorder import Recorder, json_line
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+
 import pytest
+
 from fedhive.errors import UserError
 from fedhive.summarize import spread, summarize
 from tests.sweep_fixtures import fake_sweep as _fake_sweep

@@ -30,7 +30,6 @@ from fedhive.client.state import EPOCHS_INPUT, ClientState
 from fedhive.data.batches import Batches, Steps
 from fedhive.models.functional import FunctionalModel
 
-
 RoundInputs = dict[str, torch.Tensor]
 RoundOutputs = dict[str, torch.Tensor]
 

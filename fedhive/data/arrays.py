@@ -11,8 +11,7 @@ from pydantic import ValidationError
 from fedhive import rng
 from fedhive.config import PartitionConfig, format_validation_error
 from fedhive.data.federated import FederatedDataset, Packed
-from fedhive.data.partition import Partition, partition
-from fedhive.data.partition import describe as describe_partition
+from fedhive.data.partition import Partition, describe as describe_partition, partition
 from fedhive.data.validate import check_arrays, warn_empty_clients
 from fedhive.errors import UserError
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fedhive.algorithms.registry import registered
 from tests.test_algorithms import ALGORITHMS as CONTRACT  # each algorithm's contract-table settings
 from fedhive.config import load_config

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fedhive import rng
-from fedhive.client.update import ClientResult, gradient_update
+from fedhive.client.update import ClientResult
 from fedhive.config import EngineConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.engines.sequential import SequentialEngine

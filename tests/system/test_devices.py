@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+
 import pytest
 
 from fedhive.config import Distribution, SystemConfig, load_config

@@ -162,8 +162,8 @@ def test_bundled_configs_run(name, monkeypatch, tmp_path):
 @pytest.mark.parametrize("client", [[], LOCAL])
 def test_heterogeneous_sync_runs_agree_across_engines(client):
     over = SMALL + client + ["rounds=3", "data.batches.min=2", "data.batches.max=6", "system.speed.dist=lognormal",
-                             "system.speed.value=0.005", "system.speed.sigma=1.0", "round.deadline=0.3", "round.straggler_policy=partial",
-                             "round.overcommit=1.3", "system.dropout=0.1"]
+                             "system.speed.value=0.005", "system.speed.sigma=1.0", "round.deadline=0.3",
+                             "round.straggler_policy=partial", "round.overcommit=1.3", "system.dropout=0.1"]
     runs = {}
     for engine in ("sequential", "vectorized"):
         exp = Experiment(load_config(None, over + [f"engine.name={engine}"]))
