@@ -66,7 +66,17 @@ _IN_USE = {
     "system": lambda c: c.system is not None,
     "round": lambda c: c.mode == "sync" and c.system is not None,
     "asynchronous": lambda c: c.mode == "async",
+    "client": lambda c: _trains_locally(c),
+    "stop": lambda c: c.stop.target_accuracy is not None or c.stop.patience is not None,
+    "tracking": lambda c: bool(c.tracking),
 }
+
+
+def _trains_locally(config: Config) -> bool:
+    """Whether the algorithm reads `client.*` (the shared local trainer's settings)."""
+    from fedhive.algorithms.registry import find_algorithm
+
+    return find_algorithm(config.algorithm.name).local_training
 
 
 # Fields read only by some choices: (section, field) -> whether this config reads it.

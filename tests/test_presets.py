@@ -91,7 +91,7 @@ def test_secagg_reads_the_list_form():
         (["server.aggregate=mean", "server.beta=0.2"], "server.beta: not used by mean and adam; it applies to trimmed_mean"),
         (["algorithm=fedavg", "server.b1=0.5"], "server.b1: not used by weighted_mean and sgd; it applies to adam"),
         (["algorithm=mypkg_missing.mod:ALGORITHM"], "algorithm.name: cannot import mypkg_missing.mod"),
-        (["algorithm=fedhive.config:Config"], "algorithm.name: fedhive.config:Config is a ModelMetaclass, not a"),
+        (["algorithm=fedhive.config:Config"], "algorithm.name: fedhive.config:Config is not a subclass of Algorithm"),
         (["server=[{name: sgd}, {name: mean}]"], "server: order must be client-stage transforms"),
         (["server=[{name: mean}, {name: median}, {name: sgd}]"], "server: needs exactly one aggregate"),
         (["server=[{name: meen}]"], "server.0: Input tag 'meen'"),

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from fedhive.algorithms.registry import registered
-from tests.test_algorithms import ALGORITHMS as CONTRACT  # each algorithm's contract-table settings
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 from fedhive.launch import free_port, worker_env
 from fedhive.recorder import read_metrics
 from tests.engines.distributed_cases import run_case
+from tests.test_algorithms import ALGORITHMS as CONTRACT  # each algorithm's contract-table settings
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("distributed_cases.py")

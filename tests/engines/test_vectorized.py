@@ -15,7 +15,7 @@ from fedhive.config import EngineConfig, load_config
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
-from fedhive.errors import UserError, FedhiveWarning
+from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.server.aggregate import sum_updates, weighted_mean
 from fedhive.server.chain import ReducedUpdates
