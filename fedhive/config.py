@@ -205,10 +205,14 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_into_list(name: str, items: list[Any], extra: dict[str, Any]) -> list[Any]:
-    """Dotted overrides into a list address items by index: `server.1.lr=0.5`."""
+    """Dotted overrides into a list address items by index (`server.1.lr=0.5`), or by a field
+    that exactly one item has (`server.lr=0.5`)."""
     out = list(items)
     for k, v in extra.items():
         i = int(k) if str(k).isdigit() else -1
+        owners = [j for j, item in enumerate(out) if isinstance(item, dict) and k in item]
+        if i < 0 and len(owners) == 1:  # `server.lr=0.5`: the one step of the chain that has an lr
+            i, v = owners[0], {k: v}
         if not 0 <= i < len(out) or not isinstance(out[i], dict) or not isinstance(v, dict):
             raise UserError(f"{name} is a list of {len(out)} items: override an item as {name}.<index>.<field>=value")
         out[i] = _merge(out[i], v)

@@ -57,8 +57,10 @@ def test_experiment_with_a_users_dataset():
 def test_cli_datasets_describe_save_and_errors(tmp_path):
     out = cli("datasets", cwd=tmp_path)
     assert out.returncode == 0
-    assert [line.split()[0] for line in out.stdout.splitlines()] == [
-        "reference", "fedprox_synthetic", "leaf_synthetic", "synthetic", "digits", "fashion_mnist", "idx", "file"]
+    names = [line.split()[0] for line in out.stdout.splitlines()]
+    assert names[:7] == ["reference", "fedprox_synthetic", "leaf_synthetic", "synthetic", "digits", "fashion_mnist", "idx"]
+    assert {"femnist", "shakespeare", "fed_emnist", "cifar10"} <= set(names) and names[-1] == "file"
+    assert "[needs data.path]" in out.stdout.splitlines()[-1]
     overrides = ["data.name=digits", "data.clients=20", "cohort.min=5", "cohort.max=5",
                  "data.partition.name=shards", "data.partition.shards_per_client=1"]
     out = cli("data", "describe", *overrides, "--out", "desc", cwd=tmp_path)

@@ -21,6 +21,7 @@ from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.recorder import read_metrics
 from fedhive.resume import resume_experiment
+from tests.test_algorithms import ALGORITHMS as CONTRACT_SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["data.clients=50", "data.batch_size=50", "data.batches.min=2", "data.batches.max=3",
@@ -114,7 +115,8 @@ def wait_for_rows(proc: subprocess.Popen, run_dir: Path, n: int, timeout: float 
 
 
 # The contract table's resume row: every registered algorithm, none named here.
-REGISTERED = [pytest.param([f"algorithm={name}"], id=f"algorithm_{name}", marks=pytest.mark.slow) for name in registered()]
+# Settings come from the contract table (a split model for FedPer/FedRep).
+REGISTERED = [pytest.param(CONTRACT_SETTINGS[name], id=f"algorithm_{name}", marks=pytest.mark.slow) for name in registered()]
 
 
 @pytest.mark.slow
@@ -205,13 +207,13 @@ def test_a_result_changing_override_is_refused_naming_the_fields(tmp_path, capsy
 
     assert main(["resume", str(run_dir), "rounds=6", "server.lr=0.5", "seed=3"]) == 2
     err = capsys.readouterr().err
-    assert err == ("fedhive: error: resume would change the results: seed (0 -> 3), server.lr (1.0 -> 0.5); "
+    assert err == ("fedhive: error: resume would change the results: seed (0 -> 3), server.1.lr (1.0 -> 0.5); "
                    "pass --force to resume anyway\n")
     assert (run_dir / "metrics.jsonl").read_bytes() == before
 
     assert main(["resume", str(run_dir), "rounds=6", "server.lr=0.5", "engine.name=sequential", "--force", "-q"]) == 0
     err = capsys.readouterr().err
-    assert "resuming with changed fields (--force): engine.name ('vectorized' -> 'sequential'), server.lr" in err
+    assert "resuming with changed fields (--force): engine.name ('vectorized' -> 'sequential'), server.1.lr" in err
     assert len(read_metrics(run_dir)) == 6
 
 

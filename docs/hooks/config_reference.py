@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mkdocs.structure.files import File, Files
+from typing import Any
 
 from fedhive.config import Config
 from fedhive.config_reference import field_rows
@@ -21,6 +21,9 @@ def config_page() -> str:
             + "\n".join(rows) + "\n")
 
 
-def on_files(files: Files, config) -> Files:
+def on_files(files: Any, config: Any) -> Any:
+    # mkdocs is imported here so that the page itself builds (and is tested) without it
+    from mkdocs.structure.files import File
+
     files.append(File.generated(config, "config.md", content=config_page()))
     return files
