@@ -155,8 +155,20 @@ class VectorizedEngine:
 def cohort_steps(dataset, round: int, ids: list[int]) -> Steps:
     """The clients' data packed without padding steps: drawn that way when the dataset
     can (`cohort_steps`), else its padded batches with the padding steps removed."""
-    draw = getattr(dataset, "cohort_steps", None)
+    draw = packed_draw(dataset)
     return draw(round, ids) if draw is not None else packed(dataset.cohort_batches(round, ids))
+
+
+def packed_draw(dataset) -> Callable | None:
+    """The dataset's own `cohort_steps`, unless a subclass overrides `cohort_batches` below
+    the class that defines it: that subclass changed the data (a skew, a transform), and
+    the inherited packed draw would bypass the change, so its batches are packed instead."""
+    mro = type(dataset).__mro__
+    steps_owner = next((c for c in mro if "cohort_steps" in vars(c)), None)
+    batches_owner = next((c for c in mro if "cohort_batches" in vars(c)), None)
+    if steps_owner and batches_owner and batches_owner is not steps_owner and issubclass(batches_owner, steps_owner):
+        return None
+    return getattr(dataset, "cohort_steps", None)
 
 
 def _compiled(fn: Callable) -> Callable:

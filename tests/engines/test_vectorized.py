@@ -287,3 +287,22 @@ def test_chunks_bound_padding_and_run_an_outlier_alone():
         steps = [work[p] for p in chunk]
         assert max(steps) * len(steps) - sum(steps) <= MAX_PADDING * max(steps) * len(steps)
     assert _similar_work([1, 2], None) == [1, 2]
+
+
+def test_a_subclass_that_changes_the_batches_is_not_bypassed_by_the_packed_draw():
+    """A dataset subclass overriding only `cohort_batches` (here: labels flipped) gets its own
+    data on the fused path; the base class keeps its faster packed draw."""
+    from fedhive.data.batches import Batches
+    from fedhive.engines.vectorized import cohort_steps, packed_draw
+
+    class Flipped(ReferenceTask):
+        def cohort_batches(self, round, ids):
+            b = super().cohort_batches(round, ids)
+            return Batches(b.x, (1 - b.y) * b.mask, b.mask)
+
+    config = load_config(None, []).data
+    base, flipped = ReferenceTask(config, 0), Flipped(config, 0)
+    assert packed_draw(base) == base.cohort_steps and packed_draw(flipped) is None
+    ours, theirs = cohort_steps(flipped, 3, [5, 9]), base.cohort_steps(3, [5, 9])
+    assert torch.equal(ours.x, theirs.x) and torch.equal(ours.steps, theirs.steps)
+    assert torch.equal(ours.y, 1 - theirs.y)
