@@ -144,9 +144,10 @@ class Experiment:
         progress = RoundProgress(self.config.rounds, quiet, start=self.round)
         t0 = time.perf_counter() - (self.history[-1].get("wall_s", 0.0) if self.history else 0.0)
         at_boundary = True  # False while a round runs: its state changes are half made
+        signum = None  # the stop signal every rank has agreed on
         with GracefulStop() as stop:
             try:
-                while (self.round < self.config.rounds and self._stop_signal(stop) is None
+                while (self.round < self.config.rounds and (signum := self._stop_signal(stop)) is None
                        and not self.stopped_early()):
                     at_boundary = False
                     row = self.step()
@@ -168,16 +169,21 @@ class Experiment:
                     checkpointer.save(self)
                 if recorder:
                     self._close_folder(recorder, time.perf_counter() - t0)
-        if stop.signum is not None and self.round < self.config.rounds:
-            raise RunStopped(stop.signum, self.round, self.run_dir)
+        if signum is not None and self.round < self.config.rounds:
+            raise RunStopped(signum, self.round, self.run_dir)
         return self.history
 
     def _stop_signal(self, stop: GracefulStop) -> int | None:
-        """The signal that asks to stop; the ranks of a distributed run agree on it."""
+        """The signal that asks to stop; the ranks of a distributed run agree on it. A signal
+        that arrives while the ranks compare theirs is kept for the next round's comparison,
+        never overwritten by this one's "no signal" (that lost a Ctrl-C: the ranks ran on)."""
         agree = getattr(self.engine, "agree_stop", None)
-        if agree is not None:
-            stop.signum = agree(self.round, stop.signum)
-        return stop.signum
+        if agree is None:
+            return stop.signum
+        agreed = agree(self.round, stop.signum)
+        if agreed is not None:
+            stop.signum = agreed
+        return agreed
 
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
         from fedhive.plots import plot_rows

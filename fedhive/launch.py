@@ -25,13 +25,21 @@ def free_port() -> int:
 
 
 def worker_env(rank: int, world: int, port: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment torchrun would give worker `rank` of `world` on one machine. Each
-    worker gets an equal share of the cores unless OMP_NUM_THREADS is already set."""
+    """The environment torchrun would give worker `rank` of `world` on one machine, and the
+    launcher's pid (a worker whose launcher is gone stops). Each worker gets an equal share
+    of the cores unless OMP_NUM_THREADS is already set."""
     env = dict(os.environ if base is None else base)
     env.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-               MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+               MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), FEDHIVE_LAUNCHER_PID=str(os.getpid()))
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // world)))
     return env
+
+
+def launcher_gone() -> bool:
+    """True in a worker whose launcher has died (killed with -9, say): its parent changed.
+    Workers run in their own sessions, so nothing else would ever stop them."""
+    launcher = os.environ.get("FEDHIVE_LAUNCHER_PID")
+    return launcher is not None and os.getppid() != int(launcher)
 
 
 # Signals the launcher passes on to its workers, as the signal each worker gets.

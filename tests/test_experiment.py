@@ -81,3 +81,28 @@ def test_runs_never_overwrite(tmp_path):
 def test_eval_every_skips_evaluation_between(tmp_path):
     history = run(None, [f"output_dir={tmp_path}", "rounds=5", "eval_every=2"], save=False)
     assert [r["test_accuracy"] is not None for r in history] == [False, True, False, True, True]
+
+
+def test_a_signal_that_arrives_while_ranks_compare_is_kept_for_the_next_round(small_config):
+    """The race that kept distributed ranks running after one Ctrl-C: the signal lands
+    during the ranks' comparison, which answers "no signal" for this round."""
+    import os
+    import signal
+
+    from fedhive.errors import RunStopped
+
+    exp = Experiment(small_config.model_copy(update={"rounds": 10}))
+    asked: list[int | None] = []
+
+    def agree_stop(round: int, signum: int | None) -> int | None:
+        asked.append(signum)
+        if round == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-comparison ...
+            return None  # ... which had found no signal on any rank
+        return signum
+
+    exp.engine.agree_stop = agree_stop
+    with pytest.raises(RunStopped) as stopped:
+        exp.run(quiet=True, save=False)
+    assert stopped.value.signum == signal.SIGINT and exp.round == 3
+    assert asked == [None, None, None, signal.SIGINT]

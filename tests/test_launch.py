@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 from fedhive.config import load_config
 from fedhive.errors import UserError
-from fedhive.launch import should_spawn, supervise, worker_env
+from fedhive.launch import launcher_gone, should_spawn, supervise, worker_env
 
 
 def test_workers_imply_the_distributed_engine():
@@ -40,6 +41,18 @@ def test_worker_env_is_torchruns():
         "RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "3", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
     assert int(env["OMP_NUM_THREADS"]) >= 1
     assert worker_env(0, 2, 1, base={"OMP_NUM_THREADS": "4"})["OMP_NUM_THREADS"] == "4"
+
+
+def test_a_worker_notices_that_its_launcher_is_gone(monkeypatch):
+    """Workers live in their own sessions: a launcher killed with -9 leaves them to notice
+    by themselves (their parent changes) and stop with a checkpoint."""
+    assert worker_env(0, 2, 1, base={})["FEDHIVE_LAUNCHER_PID"] == str(os.getpid())
+    monkeypatch.delenv("FEDHIVE_LAUNCHER_PID", raising=False)
+    assert not launcher_gone()  # not a spawned worker
+    monkeypatch.setenv("FEDHIVE_LAUNCHER_PID", str(os.getppid()))
+    assert not launcher_gone()
+    monkeypatch.setenv("FEDHIVE_LAUNCHER_PID", str(os.getppid() + 1))
+    assert launcher_gone()
 
 
 def test_supervise_stops_the_others_and_names_the_failed_rank(capsys):

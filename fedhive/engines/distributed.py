@@ -21,6 +21,7 @@ the models identical without a broadcast.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Sequence
 
@@ -35,6 +36,7 @@ from fedhive.engines.process_group import ProcessGroup
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.sharded_state import ShardedStateStore, owner
 from fedhive.engines.vectorized import VectorizedEngine
+from fedhive.launch import launcher_gone
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
@@ -73,6 +75,8 @@ class DistributedEngine:
     def agree_stop(self, round: int, signum: int | None) -> int | None:
         """The stop signal of the lowest rank that received one, the same on every rank, so
         that one Ctrl-C, whichever rank gets it, stops all after the same round."""
+        if signum is None and launcher_gone():
+            signum = signal.SIGTERM
         got = self.group.all_gather(round, torch.tensor([signum or 0], device=self.device))
         return next((int(s) for s in got if int(s)), None)
 
