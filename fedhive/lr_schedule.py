@@ -39,7 +39,8 @@ class LrSchedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, frozen=True)
 
-    name: Literal["constant", "step", "exponential", "cosine"]
+    name: Literal["constant", "step", "exponential", "cosine"] = Field(
+        description="how lr changes after the warm-up (README: Learning-rate schedules)")
     warmup: int = Field(0, ge=0, description="rounds of linear warm-up to lr before the schedule starts")
     gamma: float | None = Field(None, gt=0, le=1, description="step, exponential: the decay factor "
                                                                "(per step_size rounds; per round)")
