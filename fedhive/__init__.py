@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fedhive.config import Config, load_config
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
+from fedhive.lr_schedule import LrSchedule, build_schedule
 
 __version__ = "0.2.0"
 

@@ -157,13 +157,13 @@ def format_validation_error(err: ValidationError) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if p not in _SERVER_FORMS)
         msg = e["msg"].removeprefix("Value error, ")
+        named = re.match(r"(\w+): (.*)", msg)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif named and loc and e["type"] == "value_error":  # a section's check naming its own field
+            loc, msg = f"{loc}.{named[1]}", named[2]  # (its input is the section's, not the field's)
         elif "input" in e and not isinstance(e["input"], (dict, list)):
             msg = f"{msg} (got {e['input']!r})"
-        named = re.match(r"(\w+): (.*)", msg)
-        if named and loc and e["type"] == "value_error":  # a section's check naming its own field
-            loc, msg = f"{loc}.{named[1]}", named[2]
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 

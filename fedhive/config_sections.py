@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from fedhive.algorithms.server_specs import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
+from fedhive.lr_schedule import LrSchedule
 
 
 class Section(BaseModel):
@@ -185,6 +186,7 @@ class ClientConfig(Section):
     """The shared local trainer of the local-training algorithms (fedavg, fedprox, ...)."""
 
     lr: float = Field(0.1, gt=0, description="client learning rate")
+    lr_schedule: LrSchedule | None = Field(None, description="client lr over rounds (fedhive/lr_schedule.py)")
     epochs: int = Field(1, ge=1, description="local passes over the client's batches")
     steps: int | None = Field(None, ge=1, description="exactly this many local steps instead of epochs")
     momentum: float = Field(0.0, ge=0, lt=1, description="client SGD momentum")
@@ -213,6 +215,7 @@ class ServerConfig(Section):
     aggregate: Literal[AGGREGATES] = "sum"
     optimizer: Literal[OPTIMIZERS] = "adam"
     lr: float = Field(1.0, gt=0)
+    lr_schedule: LrSchedule | None = Field(None, description="server lr over rounds (fedhive/lr_schedule.py)")
     # None: the chosen transform's own default (fedhive/algorithms/server_specs.py).
     b1: float | None = Field(None, ge=0, lt=1)
     b2: float | None = Field(None, ge=0, lt=1)

@@ -15,6 +15,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from fedhive.algorithms import build_algorithm
 from fedhive.asynchronous import AsyncRunner
 from fedhive.checkpoint import Checkpointer, config_hash
+from fedhive.client.state import LR_INPUT
 from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
@@ -25,6 +26,7 @@ from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
+from fedhive.lr_schedule import build_schedule
 from fedhive.models.registry import build_model
 from fedhive.preflight import check_model
 from fedhive.progress import RoundProgress
@@ -51,6 +53,7 @@ class Experiment:
                             f"{self.dataset.num_clients} clients")
         self.model = build_model(config.model, self.dataset.input_shape, config.seed, self.dataset.num_classes)
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
+        self.client_lr = build_schedule(config.client.lr_schedule, config.client.lr)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
         self.engine = build_engine(config.engine, self.device)
         use_threads(config.engine, self.model.num_params, self.device)
@@ -74,6 +77,8 @@ class Experiment:
         """Run one round (async: one server step), evaluate, and return its metrics row."""
         t0 = time.perf_counter()
         row = self.take_step(self.asynchronous.next_cohort() if self.asynchronous is not None else self.sync_cohort())
+        if self.client_lr is not None:
+            row["client_lr"] = self.client_lr(self.round - 1)
         row.update(self.evaluate(self.round - 1) if self._eval_due() else {"test_loss": None, "test_accuracy": None})
         row["round_s"] = time.perf_counter() - t0
         return row
@@ -100,7 +105,7 @@ class Experiment:
         plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
         ids = plan.clients
         states = self.client_states.gather(ids)
-        inputs = self.algorithm.round_inputs(r, ids, self.params, self.server_state)
+        inputs = self.client_inputs(r, ids, r)
         inputs.update({k: v.to(self.params.device) for k, v in plan.inputs.items()})  # stragglers' epochs
         server = self.algorithm.server
         out = self.engine.run(self.algorithm.client_update, self.params, plan.data, r, ids, states, inputs,
@@ -117,6 +122,15 @@ class Experiment:
         return Cohort(out.updates, ctx, row, f"round {r + 1}", "round skipped",
                       commit=lambda: self.client_states.scatter(ids, kept_states(states, out.states, usable)),
                       not_ready=None if plan.step else "fewer than round.min_completion clients arrived")
+
+    def client_inputs(self, key_round: int, ids: list[int], t: int) -> dict[str, torch.Tensor]:
+        """The algorithm's per-round inputs of clients `ids` (keyed by `key_round`), with the
+        client lr after `t` rounds when `client.lr_schedule` sets one."""
+        inputs = self.algorithm.round_inputs(key_round, ids, self.params, self.server_state)
+        if self.client_lr is not None:
+            inputs[LR_INPUT] = torch.full((len(ids),), self.client_lr(t), dtype=self.params.dtype,
+                                          device=self.params.device)
+        return inputs
 
     def evaluate(self, round: int) -> dict[str, float]:
         x, y = self.dataset.test_set(round)

@@ -15,7 +15,8 @@ def test_defaults_are_the_reference_experiment():
     assert (c.data.batches.min, c.data.batches.max, c.data.batch_size, c.data.test_size) == (5, 9, 1000, 1000)
     assert c.algorithm.name == "fedsgd"
     assert [t.model_dump() for t in c.server] == [
-        {"name": "sum"}, {"name": "adam", "lr": 1.0, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "bias_correction": True}]
+        {"name": "sum"},
+        {"name": "adam", "lr": 1.0, "lr_schedule": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "bias_correction": True}]
 
 
 def test_reference_yaml_equals_defaults():

@@ -54,6 +54,10 @@ ALGORITHMS = [
     ("fedprox_stragglers", ["algorithm=fedprox", "client.epochs=3", "server.optimizer=sgd",
                             "server.aggregate=weighted_mean", "system.stragglers.fraction=0.6",
                             "round.straggler_policy=fedprox_epochs"]),
+    # Schedules are functions of the rounds already run, not of `rounds` (which a resume extends).
+    ("lr_schedules", ["algorithm=scaffold", "server.optimizer=momentum",
+                      "client.lr_schedule={name: cosine, decay_rounds: 8, warmup: 2}",
+                      "server.lr_schedule={name: step, gamma: 0.7, step_size: 3}"]),
     ("async_fedbuff", ["mode=async", "algorithm=fedavg", "server.optimizer=sgd", "server.aggregate=weighted_mean",
                        "system.speed.dist=lognormal", "asynchronous.concurrency=6", "asynchronous.buffer_size=3",
                        "asynchronous.staleness=polynomial"]),

@@ -15,7 +15,7 @@ from pydantic import Field
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, batch_order, step_gradient
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, batch_order, round_lr, step_gradient
 from fedhive.data.batches import Batches
 
 
@@ -34,7 +34,7 @@ def client_update(setup: Setup) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        w, v, alpha = params, state["v"], state["alpha"]
+        w, v, alpha, lr = params, state["v"], state["alpha"], round_lr(inputs, c.lr)
         losses, samples = [], []
         for _, s in batch_order(data, c.epochs, c.steps):
             x, y, mask = data.x[s], data.y[s], data.mask[s]
@@ -42,8 +42,8 @@ def client_update(setup: Setup) -> ClientUpdate:
             g_w, (loss, stats_w) = grad_fn(w, x, y, mask)
             g_bar, (_, stats_bar) = grad_fn(mix(alpha, v, w), x, y, mask)
             alpha_next = (alpha - active * lr_alpha * ((v - w) * g_bar).sum()).clamp(0.0, 1.0)
-            v = model.with_stats(v - active * c.lr * alpha * g_bar, stats_bar, active)
-            w, alpha = model.with_stats(w - active * c.lr * g_w, stats_w, active), alpha_next
+            v = model.with_stats(v - active * lr * alpha * g_bar, stats_bar, active)
+            w, alpha = model.with_stats(w - active * lr * g_w, stats_w, active), alpha_next
             losses.append(loss)
             samples.append(mask.sum().reshape(1))
         n = torch.cat(samples)

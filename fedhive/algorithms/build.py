@@ -13,6 +13,7 @@ from fedhive.algorithms.registry import find_algorithm
 from fedhive.attacks import attack_inputs, attacked_update
 from fedhive.compression import apply_compression
 from fedhive.config import Config
+from fedhive.lr_schedule import build_schedule
 from fedhive.models.functional import FunctionalModel
 from fedhive.privacy.configure import apply_privacy
 from fedhive.server import aggregate, optim, robust
@@ -42,7 +43,10 @@ def server_chain(config: Config) -> Transform:
     members = []
     for i, spec in enumerate(specs):
         name = spec.name if all(s.name != spec.name for s in specs[:i]) else f"{spec.name}_{i}"
-        members.append((name, TRANSFORMS[spec.name](**spec.model_dump(exclude={"name"}))))
+        kwargs = {k: getattr(spec, k) for k in type(spec).model_fields if k not in ("name", "lr_schedule")}
+        if getattr(spec, "lr_schedule", None) is not None:
+            kwargs["lr"] = build_schedule(spec.lr_schedule, spec.lr)
+        members.append((name, TRANSFORMS[spec.name](**kwargs)))
     return chain(*members)
 
 

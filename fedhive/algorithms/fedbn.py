@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _NormBase
 
 from fedhive.algorithms.base import Setup
 from fedhive.algorithms.fedavg import FEDAVG
-from fedhive.client.state import EPOCHS_INPUT, ClientState
+from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
 from fedhive.models.functional import FunctionalModel
@@ -41,7 +41,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         start = with_local_norms(params, idx, state["norms"])
-        run = train(start, data, passes=inputs.get(EPOCHS_INPUT))
+        run = train(start, data, inputs=inputs)
         delta = (params - run.local) * shared.to(params)
         return ClientResult(delta, data.mask.sum(), {"norms": run.local[idx.to(params.device)]}, {},
                             {"loss": run.loss})

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG, LOCAL
-from fedhive.client.state import EPOCHS_INPUT, ClientState
+from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
 from fedhive.server.chain import RoundContext, Transform, finite_rows
@@ -29,7 +29,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         g = state["g"]
-        run = train(params, data, lambda local, x: alpha * (local - x) - g, inputs.get(EPOCHS_INPUT))
+        run = train(params, data, lambda local, x: alpha * (local - x) - g, inputs)
         delta = params - run.local
         return ClientResult(delta, data.mask.sum(), {"g": g + alpha * delta}, {}, {"loss": run.loss})
 

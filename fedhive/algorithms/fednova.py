@@ -9,7 +9,7 @@ import torch
 
 from fedhive.algorithms.base import Setup
 from fedhive.algorithms.fedavg import FEDAVG
-from fedhive.client.state import EPOCHS_INPUT, ClientState
+from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
 from fedhive.server.chain import RoundContext, Transform, chain, finite_rows
@@ -22,7 +22,7 @@ def client_update(setup: Setup) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        run = train(params, data, passes=inputs.get(EPOCHS_INPUT))
+        run = train(params, data, inputs=inputs)
         tau = run.steps
         if rho > 0:  # a Python hyperparameter, not a tensor value
             tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)

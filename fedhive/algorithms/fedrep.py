@@ -18,7 +18,7 @@ from pydantic import Field
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, local_trainer
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, local_trainer, lr_only
 from fedhive.data.batches import Batches
 from fedhive.errors import UserError
 
@@ -59,11 +59,11 @@ def client_update(setup: Setup, head_first: bool) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        start = with_head(params, state["head"])
+        start, lr = with_head(params, state["head"]), lr_only(inputs)  # every pass: no straggler cut here
         is_head = torch.arange(params.shape[0], device=params.device) >= params.shape[0] - h
         if train_head is not None:  # FedRep: the head with the body frozen, then the body alone
-            start = train_head(start, data, trainable=is_head.to(params.dtype)).local
-        run = train(start, data, trainable=None if train_head is None else (~is_head).to(params.dtype))
+            start = train_head(start, data, inputs=lr, trainable=is_head.to(params.dtype)).local
+        run = train(start, data, inputs=lr, trainable=None if train_head is None else (~is_head).to(params.dtype))
         return ClientResult(params - run.local, data.mask.sum(), {"head": run.local[-h:]}, {}, {"loss": run.loss})
 
     return update

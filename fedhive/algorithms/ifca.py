@@ -17,7 +17,7 @@ from pydantic import Field
 
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG
-from fedhive.client.state import EPOCHS_INPUT, ClientState
+from fedhive.client.state import ClientState
 from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
 from fedhive.errors import UserError
@@ -38,7 +38,7 @@ def client_update(setup: Setup) -> ClientUpdate:
         losses = torch.stack([(model.masked_loss(models[j], data.x, data.y, data.mask) * n).sum() for j in range(k)])
         pick = (torch.arange(k, device=params.device) == losses.argmin()).to(params.dtype)  # one-hot, vmap-safe
         start = pick @ models
-        run = train(start, data, passes=inputs.get(EPOCHS_INPUT))
+        run = train(start, data, inputs=inputs)
         return ClientResult(start - run.local, data.mask.sum(), {"cluster": pick}, {"cluster": pick},
                             {"loss": run.loss})
 

@@ -13,8 +13,8 @@ from pydantic import Field
 
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG, LOCAL
-from fedhive.client.state import EPOCHS_INPUT, ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
+from fedhive.client.state import ClientState
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, round_lr
 from fedhive.data.batches import Batches
 from fedhive.server.chain import RoundContext, Transform, finite_rows
 
@@ -24,13 +24,14 @@ class QFfl(Hyperparameters):
 
 
 def client_update(setup: Setup) -> ClientUpdate:
-    q, lipschitz, model, train = setup.hp.q, 1.0 / setup.config.client.lr, setup.model, setup.trainer()
+    q, lr, model, train = setup.hp.q, setup.config.client.lr, setup.model, setup.trainer()
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         per_step, n = model.masked_loss(params, data.x, data.y, data.mask), data.mask.sum(-1)
         f = ((per_step * n).sum() / n.sum().clamp_min(1.0)).detach().clamp_min(1e-10)  # F_k(w)
-        run = train(params, data, passes=inputs.get(EPOCHS_INPUT))
+        run = train(params, data, inputs=inputs)
+        lipschitz = 1.0 / round_lr(inputs, lr)
         delta_w = lipschitz * (params - run.local)
         h = q * f ** (q - 1) * delta_w.square().sum() + lipschitz * f**q
         return ClientResult(f**q * delta_w, data.mask.sum(), state, {"h": h}, {"loss": run.loss})

@@ -11,8 +11,8 @@ import torch
 
 from fedhive.algorithms.base import Setup
 from fedhive.algorithms.fedavg import FEDAVG, LOCAL
-from fedhive.client.state import EPOCHS_INPUT, ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
+from fedhive.client.state import ClientState
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, round_lr
 from fedhive.data.batches import Batches
 from fedhive.server.chain import RoundContext, Transform, chain, finite_rows
 
@@ -25,9 +25,9 @@ def client_update(setup: Setup) -> ClientUpdate:
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         c_i, c = state["c"], inputs["c"]
-        run = train(params, data, lambda local, x: c - c_i, inputs.get(EPOCHS_INPUT))
+        run = train(params, data, lambda local, x: c - c_i, inputs)
         delta = params - run.local
-        c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * lr)
+        c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * round_lr(inputs, lr))
         return ClientResult(delta, data.mask.sum(), {"c": c_new}, {"delta_c": c_new - c_i}, {"loss": run.loss})
 
     return update

@@ -93,8 +93,8 @@ class AsyncRunner:
         if self.devices.drops_out(client, draw) or offline < end:
             self.queue.push(min(end, offline), LOST, client, task_id)
             return
-        # Per-round client inputs (an attack's choice of clients...) as of the start version.
-        inputs = self.exp.algorithm.round_inputs(draw, [client], self.exp.params, self.exp.server_state)
+        # Per-round client inputs (an attack's choice of clients, the lr...) as of the start version.
+        inputs = self.exp.client_inputs(draw, [client], self.version)
         if inputs:
             self.inputs[task_id] = inputs
         self.untrained.append(task_id)

@@ -11,6 +11,10 @@ ClientState = dict[str, torch.Tensor]
 # A per-round input: the local epochs this client runs this round (at most the configured E;
 # a FedProx-paper straggler runs fewer). Absent means E.
 EPOCHS_INPUT = "epochs"
+# A per-round input: the client learning rate of this round, `[K]`, when `client.lr_schedule`
+# sets one (fedhive/lr_schedule.py). Absent means `client.lr`. An input, not a rebuilt
+# update, so every engine (and a compiled or vmapped one) runs the same code each round.
+LR_INPUT = "lr"
 
 
 def no_state(params: torch.Tensor) -> ClientState:

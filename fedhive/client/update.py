@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch.func import grad
 
-from fedhive.client.state import EPOCHS_INPUT, ClientState
+from fedhive.client.state import EPOCHS_INPUT, LR_INPUT, ClientState
 from fedhive.data.batches import Batches, Steps
 from fedhive.models.functional import FunctionalModel
 
@@ -152,20 +152,22 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     """The local SGD loop shared by every local-training algorithm.
 
     Runs `epochs` passes over the client's batches in order, or, when `steps` is set,
-    exactly `steps` steps cycling through its real batches. `train` may get a client's own
-    number of passes (a 0-d tensor, at most `epochs`): later passes are masked out. Each step is
+    exactly `steps` steps cycling through its real batches. `train` reads the round's
+    `inputs`: a client's own number of passes (`EPOCHS_INPUT`, a 0-d tensor, at most
+    `epochs`: later passes are masked out) and a scheduled lr (`LR_INPUT`). Each step is
     `buf <- momentum buf + g + weight_decay y + correction(y, x)`, `y <- y - lr buf`.
     Padding steps (no real samples) are gated out with a 0/1 factor rather than skipped,
     so the loop has the same shape for every client and `vmap` runs it unchanged.
 
-    Returns `train(params, data, correction=None, passes=None, trainable=None) -> LocalRun`;
+    Returns `train(params, data, correction=None, inputs=None, trainable=None) -> LocalRun`;
     a 0/1 `trainable` `[P]` freezes the coordinates where it is 0 (FedRep's head/body phases).
     """
 
     grad_fn = step_gradient(model)
 
     def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
-              passes: torch.Tensor | None = None, trainable: torch.Tensor | None = None) -> LocalRun:
+              inputs: RoundInputs | None = None, trainable: torch.Tensor | None = None) -> LocalRun:
+        passes, eta = (inputs or {}).get(EPOCHS_INPUT), round_lr(inputs or {}, lr)
         # Plain SGD needs no gate: a padding step's gradient is exactly zero.
         plain = correction is None and momentum == 0 and weight_decay == 0
         keep = 1.0 if trainable is None else trainable
@@ -179,11 +181,11 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
             g, (loss, stats) = grad_fn(local, x, y, mask)
             active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
             if plain:
-                step = local - lr * (g * keep)
+                step = local - eta * (g * keep)
             else:
                 g = (g + weight_decay * local + correction(local, params)) * keep
                 buf = active * (momentum * buf + g) + (1 - active) * buf
-                step = local - (lr * active) * buf
+                step = local - (eta * active) * buf
             # Running statistics are not stepped: they become the batch's (frozen ones stay).
             local = model.with_stats(step, stats, active if trainable is None else active * model.stats_of(trainable))
             losses.append(loss)
@@ -196,6 +198,17 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
     return train
 
 
+def round_lr(inputs: RoundInputs, lr: float) -> torch.Tensor | float:
+    """This round's client lr: the scheduled one among `inputs`, else the constant `lr`."""
+    return inputs.get(LR_INPUT, lr)
+
+
+def lr_only(inputs: RoundInputs) -> RoundInputs:
+    """The round's scheduled lr alone, for a training that runs every pass whatever the
+    client's straggler budget (Ditto's personal model, FedRep's head)."""
+    return {k: v for k, v in inputs.items() if k == LR_INPUT}
+
+
 def local_update(train, correction: Correction | None = None) -> ClientUpdate:
     """The client update of a local-training algorithm: run `train` (a `local_trainer`)
     with `correction`, return `params - local` weighted by the client's sample count.
@@ -203,7 +216,7 @@ def local_update(train, correction: Correction | None = None) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        run = train(params, data, correction, inputs.get(EPOCHS_INPUT))
+        run = train(params, data, correction, inputs)
         return ClientResult(params - run.local, data.mask.sum(), state, {}, {"loss": run.loss})
 
     return update

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from fedhive.algorithms import build_algorithm
+from fedhive.client.state import LR_INPUT
 from fedhive.client.update import gradient_update, local_sgd_update
 from fedhive.config import DataConfig, ModelConfig, load_config
 from fedhive.data.batches import Batches
@@ -180,3 +181,17 @@ def test_scaffold_control_variates_match_the_formulas_after_two_rounds(tmp_path)
         torch.testing.assert_close(exp.client_states.states[cid]["c"], expected, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(exp.params, x, rtol=1e-5, atol=1e-7)
     assert set(exp.client_states.states[ids[0]]) == {"c"}  # per-round outputs are not stored
+
+
+def test_a_scheduled_lr_input_is_each_clients_step_size_under_vmap():
+    """`LR_INPUT` replaces the built lr: a vmapped cohort with lrs [0.4, 0.1] gives each client
+    exactly torch SGD at its own lr (momentum on, so the gated path runs too)."""
+    task, model = _setup()
+    cohort, p = task.cohort_batches(0, [1, 2]), model.initial_params()
+    update = local_sgd_update(model, lr=0.9, epochs=2, momentum=0.5)
+    lrs = torch.tensor([0.4, 0.1])
+    out = torch.vmap(update, in_dims=(None, 0, None, 0, 0))(p, cohort, {}, {LR_INPUT: lrs}, torch.tensor([1, 2]))
+    for k, lr in enumerate(lrs.tolist()):
+        data = cohort.client(k)
+        order = list(range(data.x.shape[0])) * 2
+        torch.testing.assert_close(p - out.update[k], _torch_local(model.module, data, order, lr, momentum=0.5))

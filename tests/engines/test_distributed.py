@@ -39,6 +39,9 @@ CASES = {
     "scaffold": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold"]},
     "ditto": {"overrides": [*SMALL, "data.clients=9", "algorithm=ditto"]},
     "ifca": {"overrides": [*SMALL, "data.clients=9", "algorithm=ifca"]},
+    "lr_schedules": {"overrides": [*SMALL, "data.clients=9", "algorithm=scaffold",
+                                   "client.lr_schedule={name: cosine, decay_rounds: 3, warmup: 1}",
+                                   "server.lr_schedule={name: exponential, gamma: 0.5}"]},
     "central_dp": {"overrides": [*SMALL, "cohort.min=5", "cohort.max=5", "privacy.mechanism=central",
                                  "privacy.noise_multiplier=0.5", "privacy.accountant=rdp"]},
     # The contract table's distributed column: every registered algorithm, none named here.
