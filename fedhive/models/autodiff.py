@@ -42,7 +42,7 @@ class _DynamoStandIn(types.ModuleType):
 
 def _install_stand_in() -> None:
     if _DYNAMO not in sys.modules and not isinstance(torch.__dict__.get("_dynamo"), _DynamoStandIn):
-        torch._dynamo = _DynamoStandIn(_DYNAMO)  # type: ignore[attr-defined]
+        torch._dynamo = _DynamoStandIn(_DYNAMO)
 
 
 def grad(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
