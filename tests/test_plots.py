@@ -73,6 +73,13 @@ def test_the_title_names_dataset_algorithm_and_key_settings():
     assert title == "r1\ndigits, fedavg (weighted_mean+sgd), K=10, dirichlet α=0.1, central DP ε=2.0, qsgd"
 
 
+def test_the_title_of_a_resolved_config_names_the_algorithm():
+    from fedhive.config import load_config
+
+    config = load_config(None, ["algorithm=fedprox"]).model_dump(mode="json")
+    assert run_title(config, "r1") == "r1\nreference, fedprox (weighted_mean+sgd), K=20..29"
+
+
 def test_label_distribution_shows_small_clients_beside_a_huge_one(tmp_path):
     import matplotlib.image
 
