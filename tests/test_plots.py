@@ -93,6 +93,14 @@ def test_label_distribution_shows_small_clients_beside_a_huge_one(tmp_path):
     assert all(third.sum() > 100 for third in thirds)
 
 
+@pytest.mark.parametrize("counts, scale", [([[3, 2], [4000, 1000], [1, 6]], "log"), ([[20, 9], [15, 14]], "linear")])
+def test_client_sizes_are_on_a_log_scale_only_when_skewed(counts, scale, tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr("fedhive.data.describe.save_figure", lambda fig, path: figures.append(fig))
+    plot_label_distribution(torch.tensor(counts), tmp_path / "labels.png")
+    assert figures[0].axes[0].get_yscale() == scale
+
+
 @pytest.mark.parametrize("rows", [[], [{"round": 1, "train_loss": None, "test_accuracy": None}]])
 def test_a_run_without_evaluations_still_draws_its_axes(rows, tmp_path):
     paths = plot_rows(rows, tmp_path)
