@@ -44,7 +44,8 @@ class IntRange(Section):
         return self
 
 
-MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "resnet_gn", "char_lstm", "word_lstm", "bag_of_words")
+MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "resnet", "resnet_gn", "char_lstm", "word_lstm",
+          "bag_of_words")
 
 
 class PartitionConfig(Section):
@@ -118,7 +119,8 @@ class ModelConfig(Section):
 
     name: str = Field("reference", description=f"{', '.join(MODELS)} or module.path:Class")
     hidden: list[int] = Field(default_factory=lambda: [200, 200], description="mlp: hidden layer widths")
-    channels: list[int] = Field(default_factory=lambda: [32, 64], description="cnn: channels of its conv layers")
+    channels: list[int] = Field(default_factory=lambda: [32, 64],
+                                description="cnn: channels of its conv layers; resnet, resnet_gn: of each stage")
     dense: int = Field(512, ge=1, description="cnn: width of its dense layer")
     norm: Literal["none", "batch"] = Field("none", description="cnn: batch puts a BatchNorm2d after each convolution")
     embedding: int = Field(8, ge=1, description="char_lstm, word_lstm, bag_of_words: embedding width")

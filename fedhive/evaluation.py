@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from torch.func import grad, vmap
+from torch.func import vmap
 
 from fedhive.client.state import ClientState
+from fedhive.client.update import step_gradient
 from fedhive.config import EvalConfig
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed, pad_clients
@@ -54,12 +55,16 @@ def test_hits(model: FunctionalModel, params: torch.Tensor, test: Batches) -> tu
 
 
 def finetune_fn(model: FunctionalModel, steps: int, lr: float):
-    """One client: `steps` SGD steps from `params`, then (hits, count) on its test data."""
-    step_grad = grad(lambda p, x, y, m: model.masked_loss(p, x[None], y[None], m[None]).sum())
+    """One client: `steps` SGD steps from `params` in train mode, as local training takes
+    them (batch norm's running statistics follow the batches), then (hits, count) on its
+    test data."""
+    step_grad = step_gradient(model)
 
     def run(params: torch.Tensor, train: Batches, test: Batches) -> tuple[torch.Tensor, torch.Tensor]:
         for s in range(steps):
-            params = params - lr * step_grad(params, train.x[s], train.y[s], train.mask[s])
+            gradient, (_, stats) = step_grad(params, train.x[s], train.y[s], train.mask[s])
+            real = (train.mask[s].sum() > 0).to(params.dtype)  # a client without data keeps its statistics
+            params = model.with_stats(params - lr * gradient, stats, real)
         return test_hits(model, params, test)
 
     return run

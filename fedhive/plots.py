@@ -43,6 +43,8 @@ def run_title(config: dict[str, Any] | None, name: str = "") -> str:
     chain = ("+".join(s.get("name", "?") for s in server) if isinstance(server, list)
              else f"{server.get('aggregate')}+{server.get('optimizer')}")
     algorithm = config.get("algorithm") or config.get("client", {}).get("name")
+    if isinstance(algorithm, dict):  # the resolved config stores `algorithm: {name: ..., hyperparameters}`
+        algorithm = algorithm.get("name")
     cohort = config.get("cohort", {})
     k = f"q={cohort.get('rate')}" if cohort.get("sampler") == "poisson" else (
         f"K={cohort.get('min')}" if cohort.get("min") == cohort.get("max") else f"K={cohort.get('min')}..{cohort.get('max')}")

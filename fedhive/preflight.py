@@ -16,7 +16,7 @@ PROBE_ROWS = 8  # rows of the test set the model check runs on: enough for any b
 def check_model(model: Any, params: torch.Tensor, dataset: Any, name: str) -> None:
     """One forward and one backward pass (`torch.func.grad`, as the client updates take
     it) on a few real test rows; any failure is a UserError naming the model."""
-    from torch.func import grad
+    from fedhive.models.autodiff import grad
 
     x, y = dataset.test_set(0)
     x, y = x[:PROBE_ROWS].to(params.device), y[:PROBE_ROWS].to(params.device)
@@ -83,10 +83,16 @@ def _trains_locally(config: Config) -> bool:
 _FIELD_IN_USE = {
     ("data", "partition"): lambda c: c.data.name not in ("reference", "synthetic"),
     ("data", "synthetic"): lambda c: c.data.name == "synthetic",
+    ("data", "batches"): lambda c: c.data.name == "reference",
+    ("data", "test_size"): lambda c: c.data.name == "reference",
+    ("data", "label_column"): lambda c: c.data.name == "file",
+    ("data", "vocab_size"): lambda c: c.data.name in ("sent140", "stackoverflow"),
     ("model", "hidden"): lambda c: c.model.name == "mlp",
-    ("model", "channels"): lambda c: c.model.name == "cnn",
-    ("model", "dense"): lambda c: c.model.name == "cnn",
+    ("model", "channels"): lambda c: c.model.name in ("cnn", "resnet", "resnet_gn"),
+    ("model", "dense"): lambda c: c.model.name in ("cnn", "word_lstm"),
     ("model", "norm"): lambda c: c.model.name == "cnn",
+    ("model", "embedding"): lambda c: c.model.name in ("char_lstm", "word_lstm", "bag_of_words"),
+    ("model", "lstm"): lambda c: c.model.name in ("char_lstm", "word_lstm"),
     ("model", "kwargs"): lambda c: ":" in c.model.name,
     **{("engine", f): (lambda c: c.engine.name == "distributed") for f in ("workers", "local", "backend", "timeout_s")},
 }

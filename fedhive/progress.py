@@ -29,7 +29,7 @@ class RoundProgress:
     def update(self, row: dict[str, Any]) -> None:
         if self._progress is None:
             return
-        fields = {"loss": _fmt(row.get("train_loss"))}
+        fields: dict[str, Any] = {"loss": _fmt(row.get("train_loss"))}  # rich task fields: any values
         if row.get("test_accuracy") is not None:
             fields["acc"] = _fmt(row["test_accuracy"])
         self._progress.update(self._task, advance=1, **fields)

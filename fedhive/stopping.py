@@ -7,8 +7,12 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any, Callable
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# What signal.signal takes and returns.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class GracefulStop:
@@ -19,7 +23,7 @@ class GracefulStop:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
 
     def __enter__(self) -> "GracefulStop":
         if threading.current_thread() is threading.main_thread():

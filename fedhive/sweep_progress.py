@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SweepProgress:
     def __init__(self, total: int, quiet: bool = False):
         self._progress = None
-        self.counts = {"done": 0, "failed": 0}
+        self.counts: dict[str, Any] = {"done": 0, "failed": 0}  # rich task fields: any values
         if quiet:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -63,7 +63,7 @@ CASES = [
     ("data: {batches: 3}\n", [], "data.batches:"),
     ("data: {test_size: 0}\n", [], "data.test_size:"),
     ("data: {name: mnist}\n", [], "data.name:"),
-    ("model: {name: resnet}\n", [], "model.name:"),
+    ("model: {name: resnet50}\n", [], "model.name:"),
     ("cohort: {min: 0}\n", [], "cohort.min:"),
     ("cohort: {min: 10, max: 5}\n", [], "cohort: min (10) must be <= max (5)"),
     ("data: {clients: 10}\n", [], "cohort.max (29) is larger than data.clients (10)"),

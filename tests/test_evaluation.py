@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from fedhive.config import EvalConfig, ModelConfig
 from fedhive.data import from_arrays
@@ -13,6 +14,8 @@ from fedhive.data.federated import Packed
 from fedhive.errors import UserError
 from fedhive.evaluation import (ClientEvaluator, client_accuracies, cycle_steps, personal_accuracies,
                                 personalized_accuracies, summarize)
+from fedhive.models.functional import FunctionalModel
+from fedhive.models.losses import LOSSES
 from fedhive.models.registry import build_model
 
 
@@ -57,6 +60,18 @@ def test_personalized_equals_plain_without_steps_and_helps_on_label_skew():
     torch.testing.assert_close(tiny, plain)
     tuned = personalized_accuracies(m, params, ds, 0, steps=5, lr=1.0)
     assert tuned.mean() > plain.mean() + 0.3  # each client holds one label: fine-tuning learns it
+
+
+def test_personalized_evaluation_fine_tunes_a_batch_norm_model_in_train_mode():
+    ds = label_skewed()
+    torch.manual_seed(0)
+    m = FunctionalModel(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4)),
+                        LOSSES["cross_entropy"])
+    params = m.initial_params()
+    plain = client_accuracies(m, params, ds.client_test)
+    tuned = personalized_accuracies(m, params, ds, 0, steps=5, lr=1.0)  # running statistics are not stepped
+    assert tuned.shape == plain.shape == (8,)
+    assert tuned.mean() > plain.mean() + 0.3
 
 
 def test_evaluator_columns_and_reference_has_none():

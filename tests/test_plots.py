@@ -73,6 +73,13 @@ def test_the_title_names_dataset_algorithm_and_key_settings():
     assert title == "r1\ndigits, fedavg (weighted_mean+sgd), K=10, dirichlet α=0.1, central DP ε=2.0, qsgd"
 
 
+def test_the_title_of_a_resolved_config_names_the_algorithm():
+    from fedhive.config import load_config
+
+    config = load_config(None, ["algorithm=fedprox"]).model_dump(mode="json")
+    assert run_title(config, "r1") == "r1\nreference, fedprox (weighted_mean+sgd), K=20..29"
+
+
 def test_label_distribution_shows_small_clients_beside_a_huge_one(tmp_path):
     import matplotlib.image
 
@@ -84,6 +91,14 @@ def test_label_distribution_shows_small_clients_beside_a_huge_one(tmp_path):
     band = colored(img)[bottom - (bottom - top) // 3:bottom - 1, left + 2:right - 1]
     thirds = np.array_split(band.sum(0), 3)
     assert all(third.sum() > 100 for third in thirds)
+
+
+@pytest.mark.parametrize("counts, scale", [([[3, 2], [4000, 1000], [1, 6]], "log"), ([[20, 9], [15, 14]], "linear")])
+def test_client_sizes_are_on_a_log_scale_only_when_skewed(counts, scale, tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr("fedhive.data.describe.save_figure", lambda fig, path: figures.append(fig))
+    plot_label_distribution(torch.tensor(counts), tmp_path / "labels.png")
+    assert figures[0].axes[0].get_yscale() == scale
 
 
 @pytest.mark.parametrize("rows", [[], [{"round": 1, "train_loss": None, "test_accuracy": None}]])

@@ -69,6 +69,12 @@ def test_validate_is_silent_about_sections_not_in_use(capsys):
         assert unused not in out
     assert main(["validate", "privacy.mechanism=local", "privacy.noise_multiplier=0.5"]) == 0
     assert "privacy:" in capsys.readouterr().out
+    assert main(["validate", *SMALL, "data.name=digits", "data.batch_size=10", "model.name=resnet",
+                 "model.channels=[4,8]"]) == 0
+    out = capsys.readouterr().out
+    assert "channels:" in out and "name: resnet" in out
+    for unused in ("embedding:", "lstm:", "dense:", "batches:", "test_size:", "vocab_size:", "label_column:"):
+        assert unused not in out
 
 
 def test_fednova_runs_in_async_mode(tmp_path):

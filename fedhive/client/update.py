@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import torch
-from torch.func import grad
 
 from fedhive.client.state import EPOCHS_INPUT, LR_INPUT, ClientState
 from fedhive.data.batches import Batches, Steps
+from fedhive.models.autodiff import grad
 from fedhive.models.functional import FunctionalModel
 
 RoundInputs = dict[str, torch.Tensor]

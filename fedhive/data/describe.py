@@ -66,8 +66,8 @@ def format_stats(stats: dict[str, Any]) -> str:
 
 def plot_label_distribution(counts: torch.Tensor, path: Path, title: str = "") -> Path:
     """Up to PLOT_CLIENTS clients, evenly spaced by id: each client's training-set size
-    (log scale, top) and its label fractions (stacked to 1, bottom), so that clients of
-    very different sizes stay readable side by side."""
+    (top; a log scale when sizes differ tenfold or more) and its label fractions (stacked to
+    1, bottom), so that clients of very different sizes stay readable side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,7 +80,8 @@ def plot_label_distribution(counts: torch.Tensor, path: Path, title: str = "") -
     fig, (top, ax) = plt.subplots(2, 1, figsize=(9, 5), dpi=100, sharex=True, height_ratios=[1, 3])
     x = range(len(shown))
     top.bar(x, sizes.numpy(), color="0.35", width=0.85)
-    top.set_yscale("log")
+    if sizes.max() >= 10 * sizes.clamp_min(1).min():  # only skewed sizes need it; near-equal ones get unreadable ticks
+        top.set_yscale("log")
     top.set_ylabel("samples")
     top.set_title(title or "label distribution per client")
     bottom = torch.zeros(len(shown), dtype=torch.float64).numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -53,7 +54,7 @@ class FunctionalModel:
         return torch.cat([named[n].detach().reshape(-1) for n in self.names]).clone()
 
     @contextmanager
-    def _mode(self, training: bool):
+    def _mode(self, training: bool) -> Iterator[None]:
         """The module in train or eval mode; a model without running statistics is left as is."""
         if not self.num_stats:
             yield
@@ -121,7 +122,7 @@ class FunctionalModel:
         out, loss = self.scored(flat, x.reshape(s * b, *x.shape[2:]))
         return loss.per_sample(out, y.reshape(s * b, *y.shape[2:])).reshape(s, b)
 
-    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None):
+    def masked_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Per-step mean loss over real samples: x `[S, B, ...]` -> `[S]` (0 for empty
         steps); `mask` None means every sample is real."""
         return _masked_mean(self.sample_losses(flat, x, y), mask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module
     "mlp": (lambda cfg, shape, k: standard.mlp(shape, k, cfg.hidden), "cross_entropy"),
     "cnn": (lambda cfg, shape, k: standard.cnn(shape, k, cfg.channels, cfg.dense, cfg.norm), "cross_entropy"),
     "femnist_cnn": (lambda cfg, shape, k: vision.femnist_cnn(shape, k), "cross_entropy"),
+    "resnet": (lambda cfg, shape, k: vision.resnet(shape, k, cfg.channels), "cross_entropy"),
     "resnet_gn": (lambda cfg, shape, k: vision.resnet_gn(shape, k, cfg.channels), "cross_entropy"),
     "char_lstm": (lambda cfg, shape, k: token_model("char_lstm", shape, sequence.TokenLSTM(k, cfg.embedding, cfg.lstm)),
                   "cross_entropy"),
@@ -49,7 +51,7 @@ def vocabulary(config: ModelConfig) -> int:
 def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Instantiate `module.path:Class` with `model.kwargs`, adding `input_shape` and
     `num_classes` when its constructor takes them and the kwargs do not set them."""
-    cls = model_class(config)
+    cls = user_model_class(config.name)
     params = inspect.signature(cls).parameters
     extra = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes))
              if k in params and k not in config.kwargs}
@@ -62,12 +64,9 @@ def import_module_class(config: ModelConfig, input_shape: tuple[int, ...], num_c
     return module
 
 
-def model_class(config: ModelConfig) -> type[nn.Module] | None:
-    """The user's `module.path:Class` a config names, imported and checked (not called);
-    None for a registry name."""
-    if config.name in _MODELS:
-        return None
-    return import_object(config.name, "model.name", expected=nn.Module)  # type: ignore[return-value]
+def user_model_class(name: str) -> type[nn.Module]:
+    """The `module.path:Class` named `name`, imported and checked to be an nn.Module subclass."""
+    return cast(type[nn.Module], import_object(name, "model.name", expected=nn.Module))
 
 
 def build_model(config: ModelConfig, input_shape: int | Sequence[int], seed: int,

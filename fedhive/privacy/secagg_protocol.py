@@ -27,6 +27,7 @@ Threat model (the paper's semi-honest setting, without its Round 4 consistency c
 from __future__ import annotations
 
 import os
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 import numpy as np
@@ -112,7 +113,8 @@ class Client:
 
 
 def secure_sum(inputs: list[np.ndarray], threshold: int, bits: int,
-               drop_before_input: set[int] = frozenset(), drop_before_unmask: set[int] = frozenset()) -> SecAggResult:
+               drop_before_input: AbstractSet[int] = frozenset(),
+               drop_before_unmask: AbstractSet[int] = frozenset()) -> SecAggResult:
     """Run the protocol among len(inputs) clients (ids 0..n-1) and return what the server
     learns. Clients in `drop_before_input` vanish after ShareKeys (their input is left out);
     clients in `drop_before_unmask` send their masked input but not their shares."""
@@ -153,7 +155,7 @@ def _require(count: int, threshold: int, what: str) -> None:
         raise SecAggAbort(f"SecAgg aborted: {count} {what} received, the threshold is {threshold}")
 
 
-def check_parameters(n: int, threshold: int, bits: int, inputs: list[np.ndarray], dropped: set[int]) -> None:
+def check_parameters(n: int, threshold: int, bits: int, inputs: list[np.ndarray], dropped: AbstractSet[int]) -> None:
     """ValueError for parameters outside the threat model in the module docstring."""
     if n < 2:
         raise ValueError(f"SecAgg needs at least 2 clients, got {n}")

@@ -7,6 +7,8 @@ also accept updates an engine already reduced chunk by chunk (`ReducedUpdates`).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 
 from fedhive.server.chain import LinearAggregate, ReducedUpdates, RoundContext, Transform, finite_rows
@@ -17,7 +19,7 @@ def count_dropped(ok: torch.Tensor, ctx: RoundContext) -> None:
     ctx.metrics["dropped"] = ctx.metrics.get("dropped", 0) + int((~ok).sum())
 
 
-def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundContext):
+def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundContext) -> tuple[torch.Tensor, torch.Tensor]:
     """The finite rows of `updates` and their weights; counts the rest in ctx.metrics."""
     ok = finite_rows(updates)
     count_dropped(ok, ctx)
@@ -26,11 +28,12 @@ def drop_nonfinite(updates: torch.Tensor, weights: torch.Tensor, ctx: RoundConte
     return updates, weights
 
 
-def linear_aggregate(coef, finish) -> Transform:
+def linear_aggregate(coef: Callable[[torch.Tensor], torch.Tensor],
+                     finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Transform:
     """An aggregate of the form `finish(sum_k coef(w)_k * u_k, w)` over finite rows."""
     linear = LinearAggregate(coef, finish)
 
-    def update(updates: torch.Tensor | ReducedUpdates, state, ctx: RoundContext):
+    def update(updates: torch.Tensor | ReducedUpdates, state: Any, ctx: RoundContext) -> tuple[torch.Tensor, Any]:
         reduced = updates if isinstance(updates, ReducedUpdates) else linear.reduce(updates, ctx.weights)
         count_dropped(reduced.finite, ctx)
         return finish(reduced.total, ctx.weights[reduced.finite]), state

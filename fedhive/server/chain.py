@@ -60,7 +60,7 @@ def chain(*members: Transform | tuple[str, Transform]) -> Transform:
     def init(params: torch.Tensor) -> dict[str, Any]:
         return {n: t.init(params) for n, t in named}
 
-    def update(updates: torch.Tensor, state: dict[str, Any], ctx: RoundContext):
+    def update(updates: torch.Tensor, state: dict[str, Any], ctx: RoundContext) -> tuple[torch.Tensor, dict[str, Any]]:
         if set(state) != set(names):
             raise ValueError(f"chain: state has members {sorted(state)}, chain has {names}")
         new_state = {}

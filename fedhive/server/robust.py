@@ -10,7 +10,7 @@ papers; multi-Krum can weight its selected updates by sample count instead (`wei
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -22,7 +22,7 @@ def _aggregate(reduce: Callable[..., torch.Tensor], weighted: bool = False) -> T
     """An aggregate `reduce([K', P]) -> [P]` over the finite rows (`reduce(rows, weights)`
     when `weighted`); zeros when none is left."""
 
-    def update(updates: torch.Tensor, state, ctx: RoundContext):
+    def update(updates: torch.Tensor, state: Any, ctx: RoundContext) -> tuple[torch.Tensor, Any]:
         rows, weights = drop_nonfinite(updates, ctx.weights, ctx)
         if rows.shape[0] == 0:
             return updates.new_zeros(updates.shape[1]), state
@@ -134,7 +134,7 @@ def norm_bound(max_norm: float) -> Transform:
     """Client stage: scale each update to L2 norm at most `max_norm`; counts `clipped`.
     A non-finite row stays non-finite, so the aggregate drops and counts it."""
 
-    def update(updates: torch.Tensor, state, ctx: RoundContext):
+    def update(updates: torch.Tensor, state: Any, ctx: RoundContext) -> tuple[torch.Tensor, Any]:
         norms = updates.norm(dim=1, keepdim=True)
         ctx.metrics["clipped"] = ctx.metrics.get("clipped", 0) + int((norms > max_norm).sum())
         return updates * (max_norm / norms).clamp(max=1.0), state

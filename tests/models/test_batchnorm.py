@@ -3,6 +3,11 @@ local training in train mode, averaged by the server, read in eval mode; both en
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
+import sys
 import textwrap
 import warnings
 
@@ -16,6 +21,7 @@ from fedhive.errors import UserError
 from fedhive.experiment import Experiment
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
+from tests.conftest import REPO
 
 DIGITS = ["data.name=digits", "data.clients=10", "data.batch_size=20", "cohort.min=5", "cohort.max=5",
           "algorithm=fedavg", "client.lr=0.05", "rounds=4"]
@@ -111,3 +117,32 @@ def test_user_resnet_with_batch_norm_trains(tmp_path, monkeypatch):
                 "client.lr=0.02", "engine.name=vectorized"])
     assert rows[-1]["train_loss"] < 0.6 * rows[0]["train_loss"]
     assert max(r["test_accuracy"] for r in rows) > 0.5  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_a_resnet_from_the_users_folder_trains_on_fashion_mnist_from_a_config(tmp_path):
+    """The folder fedhive runs from is importable, as with `python -m`: no PYTHONPATH entry for it."""
+    from fedhive.data.datasets import DEBIAN_FASHION_MNIST
+
+    if not DEBIAN_FASHION_MNIST.is_dir():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    (tmp_path / "tiny_resnet.py").write_text(textwrap.dedent(RESNET))
+    (tmp_path / "resnet.yaml").write_text(textwrap.dedent("""
+        rounds: 2
+        data: {name: fashion_mnist, clients: 100, batch_size: 50}
+        model: {name: "tiny_resnet:TinyResNet", kwargs: {width: 4}}
+        cohort: {min: 2, max: 2}
+        algorithm: fedavg
+        client: {lr: 0.05}
+        evaluation: {per_client: false}
+        """))
+    env = {k: v for k, v in os.environ.items() if k != "FEDHIVE_ALLOW_CODE"}
+    env["PYTHONPATH"] = str(REPO)  # fedhive itself, as an installed package would be; not the user's folder
+    proc = subprocess.run([sys.executable, "-m", "fedhive", "run", "resnet.yaml", "-q", "--allow-code"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["train_loss"]) and r["dropped"] == 0 for r in rows)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]

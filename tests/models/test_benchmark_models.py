@@ -1,5 +1,5 @@
 """The benchmarks' models: LEAF's FEMNIST CNN and Shakespeare LSTM, the StackOverflow word
-LSTM and a GroupNorm ResNet; the LSTMs agree between the vectorized and sequential engines."""
+LSTM and the BatchNorm and GroupNorm ResNets; the LSTMs agree between the vectorized and sequential engines."""
 
 import pytest
 import torch
@@ -27,6 +27,21 @@ def test_resnet_gn_outputs_logits_and_has_no_buffers():
     model = build_model(ModelConfig(name="resnet_gn", channels=[8, 16, 32]), (3, 32, 32), seed=0, num_classes=10)
     assert not list(model.module.buffers())
     assert model.apply(model.initial_params(), torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_resnet_is_resnet8_with_batch_norm_statistics():
+    model = build_model(ModelConfig(name="resnet", channels=[4, 8, 16]), (1, 28, 28), seed=0, num_classes=10)
+    layers = [m for m in model.module.modules() if isinstance(m, nn.Linear) or
+              (isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3))]  # 1x1 projections are not counted
+    assert len(layers) == 8
+    norms = [m for m in model.module.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert model.num_stats == 2 * sum(m.num_features for m in norms) == 2 * (4 + 2 * 4 + 3 * 8 + 3 * 16)
+    assert model.apply(model.initial_params(), torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_resnet_needs_images():
+    with pytest.raises(UserError, match="model.name: resnet needs image inputs"):
+        build_model(ModelConfig(name="resnet"), (2,), seed=0, num_classes=2)
 
 
 def test_lstm_layer_equals_torch_lstm():

@@ -73,7 +73,7 @@ def test_custom_module_class_path():
 
 
 def test_model_config_errors_name_the_field():
-    with pytest.raises(UserError, match="model.name: unknown model 'resnet'"):
-        load_config(None, ["model.name=resnet"])
+    with pytest.raises(UserError, match="model.name: unknown model 'resnet50'"):
+        load_config(None, ["model.name=resnet50"])
     with pytest.raises(UserError, match="model.hidden"):
         load_config(None, ["model.hidden=[0]"])
