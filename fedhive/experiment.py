@@ -52,7 +52,7 @@ class Experiment:
         self.model = build_model(config.model, self.dataset.input_shape, config.seed, self.dataset.num_classes)
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
-        self.engine = build_engine(config.engine, self.device)
+        self.engine = build_engine(config.engine, self.device, config.rounds)
         use_threads(config.engine, self.model.num_params, self.device)
         self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)
