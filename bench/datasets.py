@@ -1,7 +1,7 @@
 """LEAF FEMNIST and Shakespeare at their published sizes, generated, then loaded and trained:
 load time, peak RSS and time per round (the real files are not needed to measure the reader).
 
-    python bench/datasets.py generate DIR          # write DIR/femnist/data, DIR/shakespeare/data
+    python bench/datasets.py generate DIR [SCALE]  # write DIR/femnist/data, DIR/shakespeare/data
     python bench/datasets.py load femnist DIR      # one line of JSON: seconds, peak RSS
     python bench/datasets.py run femnist DIR 3 [key=value ...]   # rounds of configs/femnist_cnn.yaml
 """
@@ -27,8 +27,8 @@ FILES = 36  # LEAF writes all_data_0..35
 CONFIGS = {"femnist": "femnist_cnn", "shakespeare": "shakespeare_lstm"}
 
 
-def user_sizes(name: str, g: np.random.Generator) -> np.ndarray:
-    users, total = SIZES[name]
+def user_sizes(name: str, g: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    users, total = (max(2, round(n * scale)) for n in SIZES[name])
     raw = g.lognormal(0.0, SIGMA[name], users)
     sizes = np.maximum(np.floor(raw / raw.sum() * total).astype(np.int64), 2)
     sizes[np.argmax(sizes)] += total - sizes.sum()
@@ -68,10 +68,11 @@ def write_split(folder: Path, name: str, users: list[str], sizes: np.ndarray, po
             head + ', "user_data": {' + ", ".join(parts) + "}}")
 
 
-def generate(root: Path) -> None:
+def generate(root: Path, scale: float = 1.0) -> None:
+    """Both datasets; `scale` < 1 keeps that fraction of the users and samples (same shape)."""
     g = np.random.default_rng(0)
     for name in SIZES:
-        sizes = user_sizes(name, g)
+        sizes = user_sizes(name, g, scale)
         test = np.maximum(sizes // 10, 1)  # LEAF's sample split: 90% train, 10% test
         users = [f"f{i:04d}_{i % 100:02d}" if name == "femnist" else f"ROLE_{i}" for i in range(len(sizes))]
         pool = femnist_rows(g, 512) if name == "femnist" else shakespeare_rows(g, 4096)
@@ -87,13 +88,15 @@ def peak_rss_mb() -> float:
 
 def load(name: str, root: Path) -> None:
     from fedhive.config import DataConfig
+    from fedhive.data import leaf
     from fedhive.data.build import build_dataset
 
+    parsed = (root / name / "data" / leaf.CACHE).is_file()  # a load after the first reads the parsed copy
     start = time.perf_counter()
     ds = build_dataset(DataConfig(name=name, root=str(root), batch_size=20), seed=0)
     seconds = time.perf_counter() - start
     print(json.dumps({"dataset": name, "clients": ds.num_clients, "train": len(ds.train.y),
-                      "test": len(ds.client_test.y), "load_s": round(seconds, 1),
+                      "test": len(ds.client_test.y), "from_parsed_copy": parsed, "load_s": round(seconds, 1),
                       "peak_rss_mb": round(peak_rss_mb())}))
 
 
@@ -116,7 +119,7 @@ def run(name: str, root: Path, rounds: int, overrides: list[str]) -> None:
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "generate":
-        generate(Path(args[0]))
+        generate(Path(args[0]), float(args[1]) if len(args) > 1 else 1.0)
     elif command == "load":
         load(args[0], Path(args[1]))
     else:

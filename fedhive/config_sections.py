@@ -273,7 +273,9 @@ class EngineConfig(Section):
     chunk_size: int | None = Field(None, ge=1, description="clients per vectorized call; default: from max_memory_mb")
     max_memory_mb: float = Field(1024.0, gt=0, description="memory bound used to derive chunk_size")
     fused: bool = Field(True, description="one forward/backward per chunk where exact (gradient update, linear aggregate)")
-    compile: bool = Field(False, description="torch.compile the fused gradient path (its forward and backward)")
+    compile: bool | Literal["auto"] = Field(
+        False, description="torch.compile the fused gradient step's forward: true from round 1; auto only when "
+        "the run's rounds repay the compile (timed on round 2)")
     fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: 1 for tiny models, else torch's")
     # The distributed engine (a torch.distributed process group; see README "Distributed runs").

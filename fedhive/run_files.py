@@ -3,9 +3,11 @@ replace, append, figures. A folder shared with others may hold planted links."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,15 +21,23 @@ def refuse_symlink(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one:
-    a fresh temporary file in the same folder (mkstemp: O_CREAT | O_EXCL, so never an
-    existing file or link), fsync, rename, fsync the folder."""
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces `path` when the block ends without an error (streamed,
+    so a large file needs no copy in memory): a fresh temporary file in the same folder
+    (mkstemp: O_CREAT | O_EXCL, so never an existing file or link), fsync, rename, fsync
+    the folder. On an error the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     refuse_symlink(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~umask())  # as open() would create it; mkstemp makes 0600

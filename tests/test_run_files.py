@@ -8,7 +8,7 @@ import pytest
 
 from fedhive.cli import main
 from fedhive.errors import UserError
-from fedhive.run_files import atomic_write, open_append
+from fedhive.run_files import atomic_write, atomic_writer, open_append
 
 SMALL = ["data.clients=20", "data.batch_size=20", "data.batches.min=1", "data.batches.max=1",
          "cohort.min=2", "cohort.max=2", "data.test_size=20", "checkpoint.every=1"]
@@ -30,6 +30,20 @@ def test_a_link_at_the_temp_name_is_not_followed(tmp_path, outside):
     assert target.read_bytes() == b"{}" and not target.is_symlink()
     assert outside.read_bytes() == SECRET
     assert sorted(p.name for p in tmp_path.iterdir()) == [".summary.json.tmp", "outside", "summary.json"]
+
+
+def test_a_streamed_write_that_fails_leaves_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "parsed.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_writer(target) as f:
+            f.write(b"new, partly")
+            raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["parsed.pt"]
+    with atomic_writer(target) as f:
+        f.write(b"new")
+        f.write(b", whole")
+    assert target.read_bytes() == b"new, whole"
 
 
 def test_a_link_at_the_target_is_refused(tmp_path, outside):

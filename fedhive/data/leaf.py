@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from fedhive.config import DataConfig
-from fedhive.data import text
+from fedhive.data import parsed_cache, text
 from fedhive.data.federated import FederatedDataset
 from fedhive.data.natural import Split, data_folders, from_splits
 from fedhive.errors import UserError
@@ -28,20 +29,22 @@ def _json_loads() -> Callable[[bytes], Any]:
     return orjson.loads
 
 
-def _numeric_rows(x: Any, width: int, where: str) -> np.ndarray:
+def _fill_rows(out: np.ndarray, x: Any, where: str) -> None:
+    """Copy one user's `x` (rows of numbers) into `out` `[n, width]`, refusing other shapes."""
     try:
-        rows = np.asarray(x, dtype=np.float32).reshape(len(x), -1) if len(x) else np.zeros((0, width), np.float32)
+        rows = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError):
         rows = None
-    if rows is None or rows.shape[1] != width:
-        raise UserError(f"{where}: x must be rows of {width} numbers")
-    return rows
+    if rows is None or (len(out) and rows.shape != out.shape):
+        raise UserError(f"{where}: x must be rows of {out.shape[1]} numbers")
+    out[...] = rows.reshape(out.shape)
 
 
-def read_file(path: Path, width: int | None = None) -> tuple[list[str], list[Any], list[list]]:
-    """(users, x per user, y per user) of one LEAF file, checked against num_samples.
-    With `width`, "x" rows are numbers, `width` per row, returned as float32 arrays (one
-    array per user, so no per-sample Python objects outlive the file)."""
+def read_file(path: Path, width: int | None = None) -> tuple[list[str], np.ndarray, Any, list]:
+    """(users, samples per user, x rows, y values) of one LEAF file, checked against
+    num_samples; x and y are the users' rows concatenated in file order. With `width`, x
+    is one float32 array `[N, width]` filled user by user, so no per-sample Python objects
+    outlive the file and no per-user arrays are joined afterwards."""
     try:
         doc = _json_loads()(path.read_bytes())
     except ValueError as e:  # json's and orjson's decode errors are ValueErrors
@@ -52,19 +55,25 @@ def read_file(path: Path, width: int | None = None) -> tuple[list[str], list[Any
     users, counts, data = doc["users"], doc["num_samples"], doc["user_data"]
     if len(users) != len(counts):
         raise UserError(f"{path}: {len(users)} users but {len(counts)} num_samples")
-    xs, ys = [], []
-    for user, n in zip(users, counts):
-        record = data.get(user)
-        if not isinstance(record, dict) or "x" not in record or "y" not in record:
-            raise UserError(f"{path}: user_data has no x and y for user {user!r}")
-        x, y = record["x"], record["y"]
-        if width:
-            x = _numeric_rows(x, width, f"{path}: user {user!r}")
-        if len(x) != n or len(y) != n:
-            raise UserError(f"{path}: user {user!r}: num_samples says {n} but x has {len(x)} and y {len(y)}")
-        xs.append(x)
-        ys.append(y)
-    return list(users), xs, ys
+    records = [_record(data, user, n, path) for user, n in zip(users, counts)]
+    sizes = np.fromiter((len(r["y"]) for r in records), dtype=np.int64, count=len(records))
+    if width:
+        x: Any = np.empty((int(sizes.sum()), width), dtype=np.float32)
+        for user, r, start, n in zip(users, records, np.cumsum(sizes) - sizes, sizes):
+            _fill_rows(x[start:start + n], r["x"], f"{path}: user {user!r}")
+    else:
+        x = list(itertools.chain.from_iterable(r["x"] for r in records))
+    return list(users), sizes, x, list(itertools.chain.from_iterable(r["y"] for r in records))
+
+
+def _record(data: Any, user: str, n: Any, path: Path) -> dict:
+    record = data.get(user) if isinstance(data, dict) else None
+    if not isinstance(record, dict) or "x" not in record or "y" not in record:
+        raise UserError(f"{path}: user_data has no x and y for user {user!r}")
+    if len(record["x"]) != n or len(record["y"]) != n:
+        raise UserError(f"{path}: user {user!r}: num_samples says {n} but x has {len(record['x'])} "
+                        f"and y {len(record['y'])}")
+    return record
 
 
 class Spec(NamedTuple):
@@ -80,22 +89,55 @@ class Spec(NamedTuple):
 
 def read_split(folder: Path, spec: Spec) -> Split:
     """All users of `folder/*.json`, in sorted file order."""
-    files = sorted(folder.glob("*.json"))
     users: list[str] = []
     sizes, xs, ys = [], [], []
-    for path in files:
-        u, x, y = read_file(path, spec.width)
+    for path in sorted(folder.glob("*.json")):
+        u, n, x, y = read_file(path, spec.width)
         users += u
-        sizes += [len(v) for v in y]
-        rows = (np.concatenate(x) if x else np.zeros((0, spec.width), np.float32)) if spec.width \
-            else list(itertools.chain(*x))
-        xs.append(spec.decode_x(rows, str(path)))
-        ys.append(spec.decode_y(list(itertools.chain(*y)), str(path)))
+        sizes.append(n)
+        xs.append(spec.decode_x(x, str(path)))
+        ys.append(spec.decode_y(y, str(path)))
     if len(set(users)) != len(users):
         dup = next(u for i, u in enumerate(users) if u in users[:i])
         raise UserError(f"{folder}: user {dup!r} appears in more than one file")
-    x = np.concatenate(xs) if isinstance(xs[0], np.ndarray) else list(itertools.chain(*xs))
-    return Split(users, np.asarray(sizes, dtype=np.int64), x, np.concatenate(ys))
+    x = join_arrays(xs) if isinstance(xs[0], np.ndarray) else list(itertools.chain(*xs))
+    return Split(users, np.concatenate(sizes), x, np.concatenate(ys))
+
+
+def join_arrays(parts: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate that releases each part once copied (`parts` is emptied), so the peak
+    is the result plus one part, not twice the result."""
+    out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    start = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        out[start:start + len(part)] = part
+        start += len(part)
+    return out
+
+
+CACHE = "fedhive-parsed.pt"  # beside train/ and test/; safe to delete
+
+
+def read_splits(folder: Path, spec: Spec) -> tuple[Split, Split]:
+    """The train and test splits; a dataset whose rows are arrays (no `finish` step) is
+    parsed once and kept in `CACHE`, reused while no JSON file changes."""
+    if spec.finish is not None:
+        return read_split(folder / "train", spec), read_split(folder / "test", spec)
+
+    def build() -> dict[str, Any]:
+        return {side: _tensors(read_split(folder / side, spec)) for side in ("train", "test")}
+
+    files = sorted(folder.glob("train/*.json")) + sorted(folder.glob("test/*.json"))
+    value = parsed_cache.cached(folder / CACHE, parsed_cache.source_key(files, spec.description), build)
+    return tuple(Split(v["users"], v["sizes"].numpy(), v["x"].numpy(), v["y"].numpy())
+                 for v in (value["train"], value["test"]))
+
+
+def _tensors(split: Split) -> dict[str, Any]:
+    return {"users": split.users, "sizes": torch.from_numpy(split.sizes), "x": torch.from_numpy(split.x),
+            "y": torch.from_numpy(split.y)}
 
 
 def find_folder(root: str | None, name: str) -> Path | None:
@@ -110,7 +152,7 @@ def load(name: str, spec: Spec, config: DataConfig, seed: int) -> FederatedDatas
     if folder is None:
         raise UserError(f"{name}: no LEAF files ({LAYOUT}) in data.root, its {name}/ or {name}/data/ "
                         "subfolder, or $FEDHIVE_DATA")
-    train, test = read_split(folder / "train", spec), read_split(folder / "test", spec)
+    train, test = read_splits(folder, spec)
     train_x, test_x, info = (train.x, test.x, {}) if spec.finish is None else \
         spec.finish(folder, config, train.x, test.x)
     num_classes = info.pop("num_classes", spec.num_classes)

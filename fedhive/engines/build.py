@@ -12,22 +12,25 @@ from fedhive.engines.vectorized import VectorizedEngine
 from fedhive.errors import UserError
 
 
-def build_engine(config: EngineConfig, device: torch.device | str = "cpu"):
-    """The engine named in the config. Under a launcher that started several processes
-    (torchrun), only the distributed engine makes sense."""
+def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
+    """The engine named in the config, for a run of `rounds` rounds (if known: it decides
+    whether compiling pays). Under a launcher that started several processes (torchrun),
+    only the distributed engine makes sense."""
     from fedhive.engines.process_group import launched_world_size
 
     world = launched_world_size()
     if world > 1 and config.name != "distributed":
         raise UserError(f"engine.name: started as {world} processes (WORLD_SIZE={world}); set engine.name=distributed")
-    return create_engine(config, device)
+    return create_engine(config, device, rounds)
 
 
-def create_engine(config: EngineConfig, device: torch.device | str = "cpu"):
+def create_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
     """The engine named in the config, wherever this process runs."""
     if config.name == "distributed":
-        return DistributedEngine(config, device)
-    return {"sequential": SequentialEngine, "vectorized": VectorizedEngine}[config.name](config)
+        return DistributedEngine(config, device, rounds)
+    if config.name == "vectorized":
+        return VectorizedEngine(config, rounds)
+    return SequentialEngine(config)
 
 
 def is_leader(engine) -> bool:

@@ -55,13 +55,13 @@ class DistributedEngine:
 
     `comm_s` is the time the last round spent in collectives (for the benchmark)."""
 
-    def __init__(self, config: EngineConfig, device: torch.device | str = "cpu"):
+    def __init__(self, config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
         self.config = config
         self.device = torch.device(device)
         self.group = ProcessGroup(config, self.device)
         self.rank, self.world = self.group.rank, self.group.world
-        local = {"sequential": SequentialEngine, "vectorized": VectorizedEngine}[config.local]
-        self.local = local(config.model_copy(update={"name": config.local, "workers": 1}))
+        local = config.model_copy(update={"name": config.local, "workers": 1})
+        self.local = VectorizedEngine(local, rounds) if config.local == "vectorized" else SequentialEngine(local)
         self.comm_s = 0.0
         self._schema: Schema | None = None
 

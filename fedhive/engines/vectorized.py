@@ -4,7 +4,7 @@ aggregates summed chunk by chunk so memory stays O(chunk) instead of O(K·P)."""
 
 from __future__ import annotations
 
-import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -16,6 +16,7 @@ from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches, Steps, packed
 from fedhive.engines.base import ClientError, CohortResult
+from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
@@ -33,10 +34,11 @@ class VectorizedEngine:
 
     rank = 0  # the only process: it writes the run folder
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, rounds: int | None = None):
         self.config = config
         self._bytes_per_client = 0.0
-        self._calls: dict[tuple[int, str], Callable] = {}
+        self._vmapped: dict[int, Callable] = {}
+        self._compile = CompileRule(config.compile, rounds)
 
     def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
         """Client state lives in this process."""
@@ -86,11 +88,15 @@ class VectorizedEngine:
 
     def state_dict(self) -> dict[str, float]:
         # The derived chunk size groups the cohort's sums, so it must survive a resume
-        # for the resumed run to add in the same order, hence be bit-identical.
-        return {"bytes_per_client": self._bytes_per_client}
+        # for the resumed run to add in the same order, hence be bit-identical; so must
+        # the compile decision (compiled and eager sums differ in their last bits).
+        decided = self._compile.decided
+        return {"bytes_per_client": self._bytes_per_client, "compiled": -1.0 if decided is None else float(decided)}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         self._bytes_per_client = float(state["bytes_per_client"])
+        if state.get("compiled", -1.0) >= 0:
+            self._compile.decided = bool(state["compiled"])
 
     def _fused(self, update, linear) -> Callable | None:
         """The update's fused cohort path, when it applies (a linear aggregate, engine.fused)."""
@@ -101,31 +107,21 @@ class VectorizedEngine:
                    dataset) -> CohortResult:
         fused = self._fused(update, linear)
         if fused is not None:
-            total, weights, metrics = self._call(fused, "fused")(params, data, linear.coef)
+            call, start = self._compile.pick(fused, round), time.perf_counter()
+            total, weights, metrics = call(params, data, linear.coef)
+            self._compile.spent(round, time.perf_counter() - start)
             # A non-finite sum hides which client broke: redo the chunk row by row below.
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
             data = dataset.cohort_batches(round, chunk).to(params.device)
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
-        out = self._call(update, "vmap")(params, data, states, inputs, keys)
+        if id(update) not in self._vmapped:
+            self._vmapped[id(update)] = vmap(update, in_dims=(None, 0, 0, 0, 0))
+        out = self._vmapped[id(update)](params, data, states, inputs, keys)
         weights = out.weight.to(params.dtype)
         rows = linear.reduce(out.update, weights) if linear is not None else out.update
         return CohortResult(rows, weights, out.metrics, out.state, out.outputs)
-
-    def _call(self, fn: Callable, kind: str) -> Callable:
-        """`fn` vmapped over clients (kind "vmap") or the fused path as is ("fused").
-
-        With `engine.compile`, a fused path that says what is worth compiling (its
-        `compiled` method: the forward pass) gets that compiled. The vmapped path stays
-        eager: compiling a vmapped local-SGD update of a small CNN ran for minutes."""
-        key = (id(fn), kind)
-        if key not in self._calls:
-            call = vmap(fn, in_dims=(None, 0, 0, 0, 0)) if kind == "vmap" else fn
-            if self.config.compile and hasattr(call, "compiled"):
-                call = call.compiled(_compiled)
-            self._calls[key] = call
-        return self._calls[key]
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
                 params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:
@@ -169,27 +165,6 @@ def packed_draw(dataset) -> Callable | None:
     if steps_owner and batches_owner and batches_owner is not steps_owner and issubclass(batches_owner, steps_owner):
         return None
     return getattr(dataset, "cohort_steps", None)
-
-
-def _compiled(fn: Callable) -> Callable:
-    """`torch.compile(fn)`, falling back for good to `fn` (with one line on stderr) if
-    compiling fails; an error of `fn` itself then surfaces from the uncompiled call."""
-    compiled = torch.compile(fn, dynamic=True)
-    failed = False
-
-    def call(*args):
-        nonlocal failed
-        if not failed:
-            try:
-                return compiled(*args)
-            except Exception as e:
-                failed = True
-                first = (str(e).strip().splitlines() or [""])[0][:160]
-                print(f"fedhive: engine.compile: torch.compile failed, running uncompiled ({type(e).__name__}: {first})",
-                      file=sys.stderr)
-        return fn(*args)
-
-    return call
 
 
 def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:

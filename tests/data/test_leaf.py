@@ -1,6 +1,7 @@
 """LEAF JSON readers: FEMNIST, Shakespeare, Sent140, CelebA on test-made files, and malformed ones."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -138,7 +139,66 @@ def test_json_and_orjson_read_the_same(tmp_path, monkeypatch, fast):
     users = formats.femnist_users([3, 0, 2], seed=1)
     path = tmp_path / "f.json"
     formats.write_leaf_file(path, users)
-    names, xs, ys = leaf.read_file(path, 784)
-    assert names == list(users) and [len(y) for y in ys] == [3, 0, 2]
-    for name, x in zip(names, xs):
-        np.testing.assert_array_equal(x, np.asarray(users[name]["x"], dtype=np.float32).reshape(-1, 784))
+    names, sizes, x, y = leaf.read_file(path, 784)
+    assert names == list(users) and sizes.tolist() == [3, 0, 2] and x.shape == (5, 784) and x.dtype == np.float32
+    expected = [np.asarray(users[name]["x"], dtype=np.float32).reshape(-1, 784) for name in names]
+    np.testing.assert_array_equal(x, np.concatenate(expected))
+    assert y == [label for name in names for label in users[name]["y"]]
+
+
+def same_dataset(a, b):
+    for field in ("train", "client_test"):
+        for t, u in zip(getattr(a, field), getattr(b, field)):
+            assert t.dtype == u.dtype and torch.equal(t, u)
+    assert a.num_clients == b.num_clients and a.info == b.info
+
+
+@pytest.mark.parametrize("name, make", [("femnist", formats.femnist_users), ("shakespeare", formats.shakespeare_users)])
+def test_parsed_copy_gives_the_same_tensors_as_the_json(tmp_path, monkeypatch, name, make):
+    from fedhive.data import leaf
+
+    folder = formats.write_leaf(tmp_path, name, make, [5, 2, 9])
+    first = load(name, tmp_path)
+    cache = folder / leaf.CACHE
+    assert cache.is_file()
+    cache.write_bytes(cache.read_bytes())  # a different mtime on the copy itself does not matter
+    with monkeypatch.context() as m:
+        m.setattr(leaf, "read_split", lambda *a: pytest.fail("parsed the JSON again"))
+        same_dataset(first, load(name, tmp_path))
+    cache.unlink()
+    same_dataset(first, load(name, tmp_path))
+
+
+def test_parsed_copy_is_replaced_when_a_file_changes(tmp_path):
+    from fedhive.data import leaf
+
+    folder = formats.write_leaf(tmp_path, "femnist", formats.femnist_users, [5, 2])
+    load("femnist", tmp_path)
+    cache = folder / leaf.CACHE
+    path = edit_train(folder, lambda d: d["user_data"][d["users"][0]]["y"].__setitem__(0, 61))
+    assert load("femnist", tmp_path).train.y[0].item() == 61
+    # Same size, new modification time: parsed again.
+    text = path.read_text().replace('"y": [61,', '"y": [60,', 1)
+    assert len(text) == len(path.read_text())
+    path.write_text(text)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load("femnist", tmp_path).train.y[0].item() == 60
+    # A file added to a split is seen too.
+    formats.write_leaf_file(folder / "train" / "zz_more.json", formats.femnist_users([3], seed=9))
+    assert load("femnist", tmp_path).num_clients == 3
+    # A torn parsed copy is rebuilt, not trusted.
+    cache.write_bytes(cache.read_bytes()[:100])
+    assert load("femnist", tmp_path).num_clients == 3 and cache.stat().st_size > 100
+
+
+def test_read_only_folder_still_loads(tmp_path, monkeypatch, capsys):
+    from fedhive.data import parsed_cache
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(parsed_cache, "atomic_writer", refuse)
+    formats.write_leaf(tmp_path, "femnist", formats.femnist_users, [5, 2])
+    assert load("femnist", tmp_path).num_clients == 2
+    err = capsys.readouterr().err
+    assert "cannot write the parsed copy" in err and "Permission denied" in err and err.count("\n") == 1
