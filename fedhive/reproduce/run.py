@@ -23,7 +23,7 @@ def reproduce(name: str, quick: bool = False, out: str | Path | None = None, job
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if spec["kind"] == "sweep":
-        rows, figure = sweep_rows(spec, folder, jobs, quiet)
+        rows, figure = sweep_rows(spec, folder, jobs, quiet, "-quick" if quick else "")
     else:
         from fedhive.reproduce.measures import MEASURES
 
@@ -35,23 +35,24 @@ def reproduce(name: str, quick: bool = False, out: str | Path | None = None, job
     return report, outcomes
 
 
-def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool) -> tuple[list[dict], Path]:
-    """Run each of the spec's sweeps from its base config; one row per setting (mean over
-    seeds) and one band figure of every setting's curves."""
+def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool,
+               suffix: str = "") -> tuple[list[dict], Path]:
+    """Run each of the spec's sweeps from its base config into `folder/<sweep><suffix>` (the
+    quick variant's runs apart from the full ones); one row per setting (mean over seeds)
+    and one band figure of every setting's curves."""
     from fedhive.bands import plot_groups
+    from fedhive.config import _merge, parse_overrides
     from fedhive.sweep import run_sweep
 
-    from fedhive.config import _merge, parse_overrides
-
     # the variant's overrides go into the base file, so a sweep may set the same key again
-    base = folder / "base.yaml"
+    base = folder / f"base{suffix}.yaml"
     config = _merge(spec["base"], parse_overrides(spec.get("overrides", [])))
     atomic_write(base, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
     arms = spec.get("arms", {"run": []})
     rows, curves = [], {}
     for sweep, grid in spec["sweeps"].items():
         args = [*specs.arm_axis(arms), *grid, f"output_dir={folder}"]
-        sweep_dir, _ = run_sweep(str(base), args, jobs, sweep, quiet)
+        sweep_dir, _ = run_sweep(str(base), args, jobs, sweep + suffix, quiet)
         for setting, runs, row in setting_rows(sweep_dir, arms, spec.get("target", 0.9)):
             rows.append({"sweep": sweep, **row})
             curves[f"{sweep}: {setting}"] = runs

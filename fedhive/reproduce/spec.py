@@ -34,7 +34,7 @@ def load(name: str, folder: Path | None = None) -> dict[str, Any]:
 
 
 def variant(spec: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """The spec to run: `quick:` adds its overrides to the base, and replaces the sweeps,
+    """The spec to run: `quick:` adds its overrides to the base, and replaces the arms, sweeps,
     the measure's params and the checks it names."""
     if not quick:
         return spec
@@ -42,7 +42,7 @@ def variant(spec: dict[str, Any], quick: bool) -> dict[str, Any]:
         raise UserError(f"reproduce {spec['name']}: has no --quick variant")
     q = spec["quick"]
     out = dict(spec, overrides=[*spec.get("overrides", []), *q.get("overrides", [])])
-    for key in ("sweeps", "params", "checks", "published"):
+    for key in ("arms", "sweeps", "params", "checks", "published"):
         if key in q:
             out[key] = q[key]
     return out
