@@ -68,3 +68,24 @@ def test_a_failing_check_is_reported_and_exits_1(tmp_path, monkeypatch, capsys):
     assert main(["reproduce", "tiny", "--out", str(tmp_path / "out")]) == 1
     assert "FAIL  impossible mean" in capsys.readouterr().out
     assert "| impossible mean | FAIL |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_sweep_reproduction_runs_its_arms_and_compares_them(tmp_path, monkeypatch):
+    # the reference task, 3 rounds: the server's Adam lr 1 learns, lr 1e-6 barely moves it
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "arms.yaml").write_text(
+        "title: arms\npaper: none\nprotocol: reference task, two server learning rates\nkind: sweep\ntarget: 0.8\n"
+        "base: {rounds: 3, eval_every: 1}\n"
+        "arms: {learns: [server.lr=1.0], frozen: [server.lr=1.0e-6]}\n"
+        "sweeps: {main: [seed=0..1]}\n"
+        "checks:\n  - {text: learning beats frozen, kind: order, metric: final_accuracy,\n"
+        "     settings: [{arm: frozen}, {arm: learns}]}\n"
+        "published:\n  - {what: accuracy, value: qualitative, source: none,\n"
+        "     ours: {where: {arm: learns}, metric: final_accuracy}}\n", encoding="utf-8")
+    monkeypatch.setattr(spec, "PAPERS", tmp_path / "papers")
+    report, outcomes = reproduce("arms", out=tmp_path / "out", jobs=2, quiet=True)
+    assert [o.passed for o in outcomes] == [True]
+    text = report.read_text(encoding="utf-8")
+    assert "| main | learns | 2 |" in text and "| main | frozen | 2 |" in text
+    assert (tmp_path / "out" / "main" / "sweep.csv").is_file() and (tmp_path / "out" / "figure.png").is_file()
