@@ -16,9 +16,14 @@ def check_rows(outcomes: list[Outcome]) -> list[dict[str, str]]:
     return [{"check": o.text, "result": "PASS" if o.passed else "FAIL", "numbers": o.detail} for o in outcomes]
 
 
+def _cell(v: Any) -> str:
+    """Six significant digits: a reproduction's numbers span 1e-16 (a distance) to 1e5 (samples)."""
+    return f"{v:.6g}" if isinstance(v, float) else format_cell(v)
+
+
 def _cells(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    return [{c: format_cell(r.get(c)) if not isinstance(r.get(c), str) else r[c] for c in cols} for r in rows]
+    return [{c: _cell(r.get(c)) for c in cols} for r in rows]
 
 
 def sections(spec: dict[str, Any], rows, outcomes, quick: bool, seconds: float) -> list[tuple[str, Any]]:
