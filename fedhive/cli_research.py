@@ -62,9 +62,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise UserError("reproduce: name a reproduction (fedhive reproduce --list shows them)")
-    from fedhive.reproduce.run import reproduce
+    from fedhive.reproduce.run import run_reproduction
 
-    report, outcomes = reproduce(args.name, args.quick, args.out, args.jobs, args.quiet)
+    report, outcomes = run_reproduction(args.name, args.quick, args.out, args.jobs, args.quiet)
     for o in outcomes:
         print(f"{'PASS' if o.passed else 'FAIL'}  {o.text}: {o.detail}")
     print(report)

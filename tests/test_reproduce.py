@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fedhive.reproduce import spec
-from fedhive.reproduce.run import reproduce
+from fedhive.reproduce.run import run_reproduction
 
 
 def test_list_names_every_spec_with_its_title(cli):
@@ -48,7 +48,7 @@ def test_arms_become_one_zip_axis_and_are_found_again():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["leaf_synthetic", "scaffold_quadratic", "dp_fedavg_epsilon"])
 def test_quick_variant_passes_and_writes_its_report(name, tmp_path):
-    report, outcomes = reproduce(name, quick=True, out=tmp_path / name, quiet=True)
+    report, outcomes = run_reproduction(name, quick=True, out=tmp_path / name, quiet=True)
     assert outcomes and all(o.passed for o in outcomes), [o for o in outcomes if not o.passed]
     text = report.read_text(encoding="utf-8")
     assert "## Protocol" in text and "| PASS |" in text and "| FAIL |" not in text
@@ -84,8 +84,21 @@ def test_a_sweep_reproduction_runs_its_arms_and_compares_them(tmp_path, monkeypa
         "published:\n  - {what: accuracy, value: qualitative, source: none,\n"
         "     ours: {where: {arm: learns}, metric: final_accuracy}}\n", encoding="utf-8")
     monkeypatch.setattr(spec, "PAPERS", tmp_path / "papers")
-    report, outcomes = reproduce("arms", out=tmp_path / "out", jobs=2, quiet=True)
+    report, outcomes = run_reproduction("arms", out=tmp_path / "out", jobs=2, quiet=True)
     assert [o.passed for o in outcomes] == [True]
     text = report.read_text(encoding="utf-8")
     assert "| main | learns | 2 |" in text and "| main | frozen | 2 |" in text
     assert (tmp_path / "out" / "main" / "sweep.csv").is_file() and (tmp_path / "out" / "figure.png").is_file()
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("kind: measure\nmeasure: nothing\n", "measure: must be one of leaf_statistics"),
+    ("kind: sweep\n", "needs base: and sweeps:"),
+    ("kind: other\n", "kind: must be sweep or measure"),
+])
+def test_a_malformed_spec_is_one_line_naming_the_field(tmp_path, body, fragment):
+    from fedhive.errors import UserError
+
+    (tmp_path / "bad.yaml").write_text("title: t\npaper: p\nprotocol: x\nchecks: []\n" + body, encoding="utf-8")
+    with pytest.raises(UserError, match=fragment):
+        spec.load("bad", tmp_path)

@@ -14,7 +14,7 @@ from fedhive.reproduce import spec as specs
 from fedhive.reproduce.checks import Outcome, evaluate, value
 
 
-def reproduce(name: str, quick: bool = False, out: str | Path | None = None, jobs: int | None = None,
+def run_reproduction(name: str, quick: bool = False, out: str | Path | None = None, jobs: int | None = None,
               quiet: bool = False) -> tuple[Path, list[Outcome]]:
     """Run reproduction `name` into `out` (default runs/reproduce-NAME); returns the report
     and the checks' outcomes."""

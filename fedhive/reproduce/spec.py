@@ -30,6 +30,12 @@ def load(name: str, folder: Path | None = None) -> dict[str, Any]:
         raise UserError(f"{path}: missing {', '.join(missing)}")
     if spec["kind"] not in ("sweep", "measure"):
         raise UserError(f"{path}: kind: must be sweep or measure")
+    from fedhive.reproduce.measures import MEASURES
+
+    if spec["kind"] == "measure" and spec.get("measure") not in MEASURES:
+        raise UserError(f"{path}: measure: must be one of {', '.join(MEASURES)}")
+    if spec["kind"] == "sweep" and not {"base", "sweeps"} <= set(spec):
+        raise UserError(f"{path}: a sweep reproduction needs base: and sweeps:")
     return {"name": name, **spec}
 
 
