@@ -102,3 +102,16 @@ def test_a_malformed_spec_is_one_line_naming_the_field(tmp_path, body, fragment)
     (tmp_path / "bad.yaml").write_text("title: t\npaper: p\nprotocol: x\nchecks: []\n" + body, encoding="utf-8")
     with pytest.raises(UserError, match=fragment):
         spec.load("bad", tmp_path)
+
+
+@pytest.mark.parametrize("name", [n for n in spec.names() if spec.load(n)["kind"] == "sweep"])
+@pytest.mark.parametrize("quick", [False, True])
+def test_every_point_of_a_sweep_reproduction_is_a_valid_config(name, quick, tmp_path):
+    from fedhive.reproduce.run import write_base
+    from fedhive.sweep_grid import resolve
+
+    s = spec.variant(spec.load(name), quick)
+    base = write_base(s, tmp_path / "base.yaml")
+    for grid in s["sweeps"].values():
+        points = resolve(str(base), [*spec.arm_axis(s["arms"]), *grid], str(tmp_path / "out"))
+        assert len(points) >= len(s["arms"])

@@ -41,13 +41,9 @@ def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool
     quick variant's runs apart from the full ones); one row per setting (mean over seeds)
     and one band figure of every setting's curves."""
     from fedhive.bands import plot_groups
-    from fedhive.config import _merge, parse_overrides
     from fedhive.sweep import run_sweep
 
-    # the variant's overrides go into the base file, so a sweep may set the same key again
-    base = folder / f"base{suffix}.yaml"
-    config = _merge(spec["base"], parse_overrides(spec.get("overrides", [])))
-    atomic_write(base, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
+    base = write_base(spec, folder / f"base{suffix}.yaml")
     arms = spec.get("arms", {"run": []})
     rows, curves = [], {}
     for sweep, grid in spec["sweeps"].items():
@@ -57,6 +53,16 @@ def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool
             rows.append({"sweep": sweep, **row})
             curves[f"{sweep}: {setting}"] = runs
     return rows, plot_groups(curves, folder / "figure.png")
+
+
+def write_base(spec: dict[str, Any], path: Path) -> Path:
+    """The base config with the variant's overrides merged in (so a sweep may set the same
+    key again), as the YAML file the sweeps start from."""
+    from fedhive.config import _merge, parse_overrides
+
+    config = _merge(spec["base"], parse_overrides(spec.get("overrides", [])))
+    atomic_write(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
+    return path
 
 
 def setting_rows(sweep_dir: Path, arms: dict[str, list[str]], target: float):
