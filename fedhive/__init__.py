@@ -57,6 +57,7 @@ _LAZY = {
     "run_sweep": "fedhive.sweep",
     "summarize": "fedhive.summarize",
     "write_report": "fedhive.report",
+    "run_reproduction": "fedhive.reproduce.run",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
     "from_csv": "fedhive.data.user",
@@ -107,6 +108,7 @@ if TYPE_CHECKING:
     from fedhive.privacy.secagg_protocol import secure_sum
     from fedhive.recorder import read_metrics
     from fedhive.report import write_report
+    from fedhive.reproduce.run import run_reproduction
     from fedhive.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain

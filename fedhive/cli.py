@@ -27,6 +27,8 @@ EPILOG = """examples:
   fedhive sweep configs/fedavg.yaml seed=0..2 client.lr=0.1,0.5   a grid of runs (sweep --help)
   fedhive summarize runs/fedavg                 mean ± std over seeds, per setting
   fedhive report runs/<name>                    one self-contained report.html
+  fedhive reproduce --list                      the paper reproductions (configs/papers/)
+  fedhive reproduce leaf_synthetic --quick      rerun one, check it against the paper, write its report
   fedhive datasets                              list the datasets and whether they are installed
   fedhive data describe configs/fashion_mnist_dirichlet.yaml   partition statistics + plot
 """

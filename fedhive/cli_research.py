@@ -1,4 +1,4 @@
-"""The research-workflow commands of `fedhive`: sweep, summarize and report."""
+"""The research-workflow commands of `fedhive`: sweep, summarize, report and reproduce."""
 
 from __future__ import annotations
 
@@ -51,8 +51,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from fedhive.errors import UserError
+    from fedhive.reproduce import spec
+
+    if args.list:
+        for name in spec.names():
+            s = spec.load(name)
+            print(f"{name:24s} {s['title']}" + ("" if "quick" in s else "  (no --quick)"))
+        return 0
+    if not args.name:
+        raise UserError("reproduce: name a reproduction (fedhive reproduce --list shows them)")
+    from fedhive.reproduce.run import run_reproduction
+
+    report, outcomes = run_reproduction(args.name, args.quick, args.out, args.jobs, args.quiet)
+    for o in outcomes:
+        print(f"{'PASS' if o.passed else 'FAIL'}  {o.text}: {o.detail}")
+    print(report)
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+REPRODUCE_HELP = """Runs the reproduction's grid through `fedhive sweep` (finished runs are kept, so a
+second call only redoes the checks and the report), then writes report.md and report.html:
+the paper's protocol, our figure, our numbers next to the published ones with their
+source, and PASS/FAIL for each stated check. Exit status 0 when every check passes, 1
+when one fails, 2 for a user error (unknown NAME).
+"""
+
+
 def add_commands(sub) -> None:
-    """Register sweep, summarize and report on the CLI's subparsers."""
+    """Register sweep, summarize, report and reproduce on the CLI's subparsers."""
     p = sub.add_parser("sweep", help="run a grid of settings and seeds in parallel, resumably",
                        description="Run the cross product of the given values, each as a run folder.",
                        epilog=SWEEP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +104,17 @@ def add_commands(sub) -> None:
     p.add_argument("folder", help="a run folder or a sweep folder")
     p.add_argument("-o", "--output", help="the HTML file (default: <folder>/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reproduce", help="rerun a paper's result (configs/papers/) and check it",
+                       description="Rerun a published result and check it against the paper.", epilog=REPRODUCE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", help="the reproduction (see --list)")
+    p.add_argument("--list", action="store_true", help="list the reproductions")
+    p.add_argument("--quick", action="store_true", help="the shortened variant (fewer rounds or seeds)")
+    p.add_argument("--out", help="the output folder (default: runs/reproduce-NAME)")
+    p.add_argument("-j", "--jobs", type=_positive, default=None, help="worker processes (default: the cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_reproduce)
 
 
 def _positive(text: str) -> int:

@@ -1,0 +1,1 @@
+"""Paper reproductions: `fedhive reproduce NAME` runs a spec from configs/papers/ and checks it."""
