@@ -70,11 +70,15 @@ class LrSchedule(BaseModel):
         if t < self.warmup:
             return (t + 1) / (self.warmup + 1)
         s = t - self.warmup
+        # the validator above has made sure that the fields a schedule uses are set
         if self.name == "step":
+            assert self.gamma is not None and self.step_size is not None
             return self.gamma ** (s // self.step_size)
         if self.name == "exponential":
+            assert self.gamma is not None
             return self.gamma**s
         if self.name == "cosine":
+            assert self.decay_rounds is not None
             cosine = (1 + math.cos(math.pi * min(s, self.decay_rounds) / self.decay_rounds)) / 2
             return self.min_factor + (1 - self.min_factor) * cosine
         return 1.0

@@ -42,7 +42,7 @@ class CompileRule:
 
     def pick(self, fused: Callable, round: int) -> Callable:
         """`fused` as it is or compiled (its `compiled` method), as the rule says for `round`."""
-        if self.decided is None and round > TIMED_ROUND and self._timed > 0:
+        if self.decided is None and self.rounds is not None and round > TIMED_ROUND and self._timed > 0:
             self.decided = pays(self._timed, self.rounds - round)
             if not self.decided:
                 print(f"fedhive: engine.compile: not compiling: {self.rounds - round} rounds of "

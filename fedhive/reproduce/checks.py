@@ -51,8 +51,9 @@ def check_order(rows, spec) -> tuple[bool, str]:
     """Strictly increasing metric along `settings`; `factor` f asks each next ≥ f × previous."""
     vals = [value(rows, w, spec["metric"]) for w in spec["settings"]]
     factor = float(spec.get("factor", 1.0))
-    ok = all(v is not None for v in vals) and all(
-        (b >= factor * a) if factor != 1.0 else (b > a) for a, b in zip(vals, vals[1:]))
+    known = [v for v in vals if v is not None]
+    ok = len(known) == len(vals) and all(
+        (b >= factor * a) if factor != 1.0 else (b > a) for a, b in zip(known, known[1:]))
     sign = f" ≤ {factor}× " if factor != 1.0 else " < "
     return ok, sign.join(_fmt(v) for v in vals)
 

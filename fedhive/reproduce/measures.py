@@ -42,7 +42,8 @@ def leaf_statistics(out: Path, seeds: list[int], devices: int = 1000) -> tuple[l
     from fedhive.config_sections import SyntheticConfig
     from fedhive.data.federated_synthetic import LEAF_MAX_SAMPLES, leaf_synthetic
 
-    rows, sizes = [], {}
+    rows: list[dict[str, Any]] = []
+    sizes = {}
     for seed in seeds:
         _, y, owner = leaf_synthetic(SyntheticConfig(), devices, seed)
         n = np.bincount(owner, minlength=devices)
@@ -108,4 +109,5 @@ def dp_epsilon(out: Path, noise: list[float], rate: float, rounds: int, delta: f
     return rows, _figure(draw, out / "figure.png", "round", f"ε at δ={delta:g}", log="y")
 
 
-MEASURES = {"leaf_statistics": leaf_statistics, "scaffold_quadratic": scaffold_quadratic, "dp_epsilon": dp_epsilon}
+MEASURES: dict[str, Callable[..., tuple[list[dict[str, Any]], Path]]] = {
+    "leaf_statistics": leaf_statistics, "scaffold_quadratic": scaffold_quadratic, "dp_epsilon": dp_epsilon}

@@ -77,7 +77,7 @@ def setting_rows(sweep_dir: Path, arms: dict[str, list[str]], target: float):
     for group in load_groups(sweep_dir):
         values = swept[group.setting]
         arm = specs.arm_of(values, arms)
-        keys = {k for o in arms.get(arm, []) for k in [o.split("=", 1)[0]]}
+        keys = {o.split("=", 1)[0] for o in (arms[arm] if arm is not None else [])}
         row = {"arm": arm, **{k: v for k, v in values.items() if k not in keys and k != "seed"}}
         stats = group_row(group, target)
         row.update(seeds=stats["seeds"], final_accuracy=stats["final_accuracy_mean"],
