@@ -17,7 +17,8 @@ from fedhive.errors import UserError
 MAX_DIRICHLET_TRIES = 1000
 # The config fields each partitioner reads (for reports and dataset headers).
 PARAMETERS = {"iid": (), "dirichlet": ("alpha",), "dirichlet_classes": ("alpha", "min_size"), "shards": ("shards_per_client",),
-              "quantity_skew": ("sizes", "sigma", "exponent", "min_size"), "natural": ()}
+              "quantity_skew": ("sizes", "sigma", "exponent", "min_size"), "similarity": ("similarity",),
+              "natural": ()}
 
 
 def describe(config: PartitionConfig) -> dict:
@@ -144,6 +145,21 @@ def shards(labels: np.ndarray, num_clients: int, shards_per_client: int, g: np.r
     return from_owner(owner, num_clients)
 
 
+def similarity(labels: np.ndarray, num_clients: int, s: float, g: np.random.Generator) -> Partition:
+    """s%-similarity (Karimireddy et al. 2020, SCAFFOLD §7): a random fraction `s` of the samples
+    is shuffled IID across clients, the rest is sorted by label and dealt out in contiguous
+    blocks; every client holds N / C samples (sizes differ by at most one), s of them IID."""
+    sizes = equal_sizes(len(labels), num_clients)
+    shared = np.round(s * sizes).astype(np.int64)  # each client's IID part
+    perm = g.permutation(len(labels))
+    mixed, rest = perm[: shared.sum()], perm[shared.sum():]
+    rest = rest[np.argsort(labels[rest], kind="stable")]  # random order within a label
+    owner = np.empty(len(labels), dtype=np.int64)
+    owner[mixed] = np.repeat(np.arange(num_clients), shared)
+    owner[rest] = np.repeat(np.arange(num_clients), sizes - shared)
+    return from_owner(owner, num_clients)
+
+
 def skewed_sizes(num_samples: int, num_clients: int, law: str, sigma: float, exponent: float,
                  min_size: int, g: np.random.Generator) -> np.ndarray:
     """Client sizes summing to num_samples, each >= min_size, proportional above the
@@ -185,6 +201,8 @@ def partition(config: PartitionConfig, labels: np.ndarray, num_clients: int, see
         return shards(labels, num_clients, config.shards_per_client, g)
     if config.name == "quantity_skew":
         return quantity_skew(len(labels), num_clients, g, config.sizes, config.sigma, config.exponent, config.min_size)
+    if config.name == "similarity":
+        return similarity(labels, num_clients, config.similarity, g)
     if groups is None:
         raise UserError("data.partition.name: natural needs a dataset with a client column (data.client_column)")
     return natural(groups)[0]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fedhive.config import PartitionConfig
+from fedhive.config import PartitionConfig, build_config
 from fedhive.data import partition as P
 from fedhive.errors import UserError
 
@@ -24,6 +24,8 @@ def assert_exact_cover(part: P.Partition, n: int) -> None:
     PartitionConfig(name="shards", shards_per_client=2),
     PartitionConfig(name="quantity_skew", sizes="lognormal", sigma=1.0),
     PartitionConfig(name="quantity_skew", sizes="power_law", exponent=1.5),
+    PartitionConfig(name="similarity", similarity=0.1),
+    PartitionConfig(name="similarity", similarity=1.0),
 ])
 def test_exact_cover_and_determinism(config):
     a = P.partition(config, LABELS, 50, seed=3)
@@ -112,6 +114,31 @@ def test_quantity_skew_power_law_tail_index():
 def test_quantity_skew_respects_min_size():
     part = P.quantity_skew(1000, 50, np.random.default_rng(0), "lognormal", 3.0, min_size=5)
     assert part.sizes.min() >= 5 and part.sizes.sum() == 1000
+
+
+def test_similarity_one_is_iid_and_zero_gives_each_client_at_most_two_labels():
+    labels = np.repeat(np.arange(10), 6000)  # 600 samples for each of 100 clients
+    iid = P.similarity(labels, 100, 1.0, np.random.default_rng(0))
+    assert np.all(iid.sizes == 600)
+    shares = label_shares(iid, labels) / 600.0
+    assert np.abs(shares - 0.1).max() < 0.06  # binomial(600, 0.1) sd 0.012: 5 sd
+    sorted_ = P.similarity(labels, 100, 0.0, np.random.default_rng(0))
+    assert np.all(sorted_.sizes == 600)
+    assert ((label_shares(sorted_, labels) > 0).sum(1) <= 2).all()
+
+
+def test_similarity_mixes_the_given_fraction():
+    # s = 0.1: each client's 60 IID samples spread over all labels, its 540 sorted ones over <= 2.
+    labels = np.repeat(np.arange(10), 6000)
+    part = P.similarity(labels, 100, 0.1, np.random.default_rng(0))
+    top_two = np.sort(label_shares(part, labels), axis=1)[:, -2:].sum(1)
+    assert np.all(top_two >= 540) and np.all(top_two < 600)
+    assert (label_shares(part, labels) > 0).sum(1).mean() > 6
+
+
+def test_similarity_outside_unit_interval_is_a_user_error():
+    with pytest.raises(UserError, match=r"^config error: data.partition.similarity: .*less than or equal to 1"):
+        build_config({}, ["data.partition.name=similarity", "data.partition.similarity=1.5"])
 
 
 def test_natural_groups_become_clients():
