@@ -15,7 +15,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -31,6 +31,15 @@ _NAME = re.compile(r"round-(\d+)\.ckpt")
 # goes, how often it is checkpointed, how faults are reported. Changing any other field
 # on resume would make the resumed run differ from an uninterrupted one.
 RESULT_NEUTRAL = ("name", "output_dir", "rounds", "checkpoint", "faults", "engine.fail_fast", "stop", "tracking")
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A part of an experiment that keeps state between rounds: checkpointed by name."""
+
+    def state_dict(self) -> Any: ...
+
+    def load_state_dict(self, state: Any) -> None: ...
 
 
 class CorruptCheckpoint(Exception):

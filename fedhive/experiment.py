@@ -14,14 +14,14 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from fedhive.algorithms import build_algorithm
 from fedhive.asynchronous import AsyncRunner
-from fedhive.checkpoint import Checkpointer, config_hash
+from fedhive.checkpoint import Checkpointer, Stateful, config_hash
 from fedhive.client.state import LR_INPUT
 from fedhive.config import Config
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
 from fedhive.early_stop import should_stop
-from fedhive.engines.base import CohortResult
+from fedhive.engines.base import AgreesStop, CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
@@ -191,10 +191,9 @@ class Experiment:
         """The signal that asks to stop; the ranks of a distributed run agree on it. A signal
         that arrives while the ranks compare theirs is kept for the next round's comparison,
         never overwritten by this one's "no signal" (that lost a Ctrl-C: the ranks ran on)."""
-        agree = getattr(self.engine, "agree_stop", None)
-        if agree is None:
+        if not isinstance(self.engine, AgreesStop):
             return stop.signum
-        agreed = agree(self.round, stop.signum)
+        agreed = self.engine.agree_stop(self.round, stop.signum)
         if agreed is not None:
             stop.signum = agreed
         return agreed
@@ -230,7 +229,7 @@ class Experiment:
         part that keeps state between rounds), by attribute name: all are checkpointed."""
         return {
             name: part for name, part in sorted(vars(self).items())
-            if callable(getattr(part, "state_dict", None)) and callable(getattr(part, "load_state_dict", None))
+            if isinstance(part, Stateful)
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -9,11 +9,11 @@ Engines pass `key = rng.client_key(round, client)` (an int64 tensor); an update 
 draws randomness uses `rng.keyed_uniform` / `rng.keyed_normal` on it, which are tensor
 ops and so give the same draws under `vmap`.
 
-An update may carry a `cohort_sum` attribute: `(params, cohort_steps, coef) ->
-(total, weights, metrics)`, giving `sum_k coef(w)_k update_k` for a whole packed cohort
-at once, with its weights and per-client metrics. The gradient update has one (a
-weighted sum of gradients is the gradient of the weighted sum of losses, so the cohort
-goes through one forward/backward); wrappers that change the update must not copy it.
+An update may be a `FusedUpdate`: one with a `cohort_sum` (a `CohortSum`), giving
+`sum_k coef(w)_k update_k` for a whole packed cohort at once, with its weights and
+per-client metrics. The gradient update is one (a weighted sum of gradients is the
+gradient of the weighted sum of losses, so the cohort goes through one
+forward/backward); wrappers that change the update must not copy it.
 
 The local-training algorithms (fedhive/algorithms/) share one loop, `local_trainer`: a
 variant adds only what differs (a gradient correction, a normalization, client state).
@@ -21,7 +21,7 @@ variant adds only what differs (a gradient correction, a normalization, client s
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
@@ -51,6 +51,17 @@ class ClientResult(NamedTuple):
 ClientUpdate = Callable[[torch.Tensor, Batches, ClientState, RoundInputs, torch.Tensor], ClientResult]
 # Extra gradient term at the local model y, given the global model x: `(y, x) -> [P]`.
 Correction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class FusedUpdate(Protocol):
+    """A client update that also offers the whole cohort's weighted sum in one pass
+    (`cohort_sum`), which the vectorized engine uses under a linear aggregate."""
+
+    cohort_sum: CohortSum
+
+    def __call__(self, params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
+                 key: torch.Tensor) -> ClientResult: ...
 
 
 def _sample_weighted_loss(per_step: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
 from fedhive import rng
-from fedhive.data.batches import Batches
+from fedhive.data.batches import Batches, Steps
 
 
 class ClientData(Protocol):
-    """What engines and the round loop need from any federated dataset, packed or generated."""
+    """What engines and the round loop need from any federated dataset, packed or generated.
+    A dataset may also offer `ReportsWork` (engines then group clients of similar work)
+    and `DrawsSteps` (the fused gradient path then draws without padding)."""
 
     num_clients: int
     input_shape: tuple[int, ...]
@@ -30,6 +32,27 @@ class ClientData(Protocol):
 
     def label_counts(self) -> torch.Tensor | None:
         """`[C, num_classes]` training labels per client, or None when data is drawn fresh."""
+
+
+@runtime_checkable
+class ReportsWork(Protocol):
+    """A dataset that tells each client's work this round without drawing its data."""
+
+    def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
+        """Each client's number of batches this round."""
+
+
+@runtime_checkable
+class DrawsSteps(Protocol):
+    """A dataset that draws a cohort packed with no padding steps (`Steps`)."""
+
+    def cohort_steps(self, round: int, client_ids: Sequence[int]) -> Steps:
+        """The cohort's training data for this round, one client's steps after another's."""
+
+
+def reported_work(dataset: ClientData, round: int, client_ids: Sequence[int]) -> list[int] | None:
+    """Each client's batch count when the dataset reports it (`ReportsWork`), else None."""
+    return dataset.work(round, client_ids) if isinstance(dataset, ReportsWork) else None
 
 
 class Packed(NamedTuple):

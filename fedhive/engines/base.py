@@ -1,13 +1,17 @@
-"""What every engine returns, and how it reports failed client updates."""
+"""What every engine offers and returns, and how it reports failed client updates."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 
+from fedhive.client.state import ClientState, ClientStateStore
+from fedhive.client.update import ClientUpdate
+from fedhive.data.federated import ClientData
 from fedhive.errors import UserError
-from fedhive.reduction import ReducedUpdates
+from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
 class ClientError(RuntimeError):
@@ -25,6 +29,29 @@ class CohortResult(NamedTuple):
     metrics: dict[str, torch.Tensor]
     states: dict[str, torch.Tensor]
     outputs: dict[str, torch.Tensor]
+
+
+class Engine(Protocol):
+    """What the experiment asks of every engine: `rank` (0: this process writes the run
+    folder), where client state lives (`state_store`) and a cohort's results (`run`).
+    An engine of several processes is also `AgreesStop`."""
+
+    rank: int
+
+    def state_store(self, init_state: Callable[[torch.Tensor], ClientState],
+                    params: torch.Tensor) -> ClientStateStore: ...
+
+    def run(self, update: ClientUpdate, params: torch.Tensor, dataset: ClientData, round: int,
+            client_ids: Sequence[int], states: dict[str, torch.Tensor] | None = None,
+            inputs: dict[str, torch.Tensor] | None = None,
+            linear: LinearAggregate | None = None) -> CohortResult: ...
+
+
+@runtime_checkable
+class AgreesStop(Protocol):
+    """An engine whose processes must stop after the same round, whichever got the signal."""
+
+    def agree_stop(self, round: int, signum: int | None) -> int | None: ...
 
 
 def warn_failures(round: int, failures: list[str], total: int | None = None) -> None:

@@ -6,13 +6,14 @@ import torch
 
 from fedhive.client.state import ClientStateStore
 from fedhive.config import EngineConfig
+from fedhive.engines.base import Engine
 from fedhive.engines.distributed import DistributedEngine
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
 from fedhive.errors import UserError
 
 
-def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
+def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None) -> Engine:
     """The engine named in the config, for a run of `rounds` rounds (if known: it decides
     whether compiling pays). Under a launcher that started several processes (torchrun),
     only the distributed engine makes sense."""
@@ -24,7 +25,7 @@ def build_engine(config: EngineConfig, device: torch.device | str = "cpu", round
     return create_engine(config, device, rounds)
 
 
-def create_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
+def create_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None) -> Engine:
     """The engine named in the config, wherever this process runs."""
     if config.name == "distributed":
         return DistributedEngine(config, device, rounds)
@@ -33,12 +34,12 @@ def create_engine(config: EngineConfig, device: torch.device | str = "cpu", roun
     return SequentialEngine(config)
 
 
-def is_leader(engine) -> bool:
+def is_leader(engine: Engine) -> bool:
     """Whether this process writes the run folder and shows progress (rank 0, or the only one)."""
     return engine.rank == 0
 
 
-def client_state_store(engine, init_state, params: torch.Tensor) -> ClientStateStore:
+def client_state_store(engine: Engine, init_state, params: torch.Tensor) -> ClientStateStore:
     """Where per-client state lives: the engine says (the distributed engine keeps each
     client's state on the rank that owns it; the others keep it in this process)."""
     return engine.state_store(init_state, params)

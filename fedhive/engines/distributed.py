@@ -30,6 +30,7 @@ import torch
 from fedhive.client.state import ClientState
 from fedhive.client.update import ClientUpdate
 from fedhive.config import EngineConfig
+from fedhive.data.federated import ClientData, reported_work
 from fedhive.engines.base import CohortResult
 from fedhive.engines.exchange import Schema, balanced_slices, gather_rows, schema_of
 from fedhive.engines.process_group import ProcessGroup
@@ -40,13 +41,11 @@ from fedhive.launch import launcher_gone
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
-def client_work(dataset, round: int, client_ids: Sequence[int]) -> list[float]:
+def client_work(dataset: ClientData, round: int, client_ids: Sequence[int]) -> list[float]:
     """Estimated work per client: its batch count (samples / batch size) when the dataset
-    can tell it without drawing the data (`work`), else the same for everyone."""
-    work = getattr(dataset, "work", None)
-    if work is None:
-        return [1.0] * len(client_ids)
-    return [float(w) for w in work(round, client_ids)]
+    can tell it without drawing the data (`ReportsWork`), else the same for everyone."""
+    work = reported_work(dataset, round, client_ids)
+    return [1.0] * len(client_ids) if work is None else [float(w) for w in work]
 
 
 class DistributedEngine:

@@ -12,9 +12,10 @@ from torch.func import vmap
 
 from fedhive import rng
 from fedhive.client.state import ClientStateStore
-from fedhive.client.update import ClientUpdate
+from fedhive.client.update import ClientUpdate, CohortSum, FusedUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches, Steps, packed
+from fedhive.data.federated import ClientData, DrawsSteps, reported_work
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
@@ -100,8 +101,9 @@ class VectorizedEngine:
 
     def _fused(self, update, linear) -> Callable | None:
         """The update's fused cohort path, when it applies (a linear aggregate, engine.fused)."""
-        fused = getattr(update, "cohort_sum", None)
-        return fused if linear is not None and fused is not None and self.config.fused else None
+        if linear is None or not self.config.fused or not isinstance(update, FusedUpdate):
+            return None
+        return update.cohort_sum
 
     def _run_chunk(self, update, params, data: Batches | Steps, states, inputs, chunk, round, linear,
                    dataset) -> CohortResult:
@@ -148,14 +150,14 @@ class VectorizedEngine:
         return max(1, int(budget // (MEMORY_FACTOR * self._bytes_per_client)))
 
 
-def cohort_steps(dataset, round: int, ids: list[int]) -> Steps:
+def cohort_steps(dataset: ClientData, round: int, ids: list[int]) -> Steps:
     """The clients' data packed without padding steps: drawn that way when the dataset
-    can (`cohort_steps`), else its padded batches with the padding steps removed."""
+    can (`DrawsSteps`), else its padded batches with the padding steps removed."""
     draw = packed_draw(dataset)
     return draw(round, ids) if draw is not None else packed(dataset.cohort_batches(round, ids))
 
 
-def packed_draw(dataset) -> Callable | None:
+def packed_draw(dataset: ClientData) -> Callable | None:
     """The dataset's own `cohort_steps`, unless a subclass overrides `cohort_batches` below
     the class that defines it: that subclass changed the data (a skew, a transform), and
     the inherited packed draw would bypass the change, so its batches are packed instead."""
@@ -164,17 +166,17 @@ def packed_draw(dataset) -> Callable | None:
     batches_owner = next((c for c in mro if "cohort_batches" in vars(c)), None)
     if steps_owner and batches_owner and batches_owner is not steps_owner and issubclass(batches_owner, steps_owner):
         return None
-    return getattr(dataset, "cohort_steps", None)
+    return dataset.cohort_steps if isinstance(dataset, DrawsSteps) else None
 
 
-def _by_work(dataset, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:
-    """Cohort positions sorted (stably) by the dataset's work per client, if it says, so
-    chunks hold clients of similar length and padding is small; partial sums are then
-    added in this fixed order, so a run stays reproducible bit for bit. Also the work."""
-    work = getattr(dataset, "work", None)
-    if work is None or len(ids) < 2:
+def _by_work(dataset: ClientData, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:
+    """Cohort positions sorted (stably) by the dataset's work per client, if it says
+    (`ReportsWork`), so chunks hold clients of similar length and padding is small;
+    partial sums are then added in this fixed order, so a run stays reproducible bit for
+    bit. Also the work."""
+    steps = reported_work(dataset, round, ids) if len(ids) >= 2 else None
+    if steps is None:
         return list(range(len(ids))), None
-    steps = work(round, ids)
     return sorted(range(len(ids)), key=steps.__getitem__), steps
 
 

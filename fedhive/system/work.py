@@ -39,8 +39,8 @@ def payload_bytes(config: Config, params: torch.Tensor) -> tuple[int, int]:
     """(bytes down, bytes up) of one task: the model, and the client's upload as the
     configured compression codec encodes it, so compression shortens simulated time."""
     down = params.numel() * params.element_size()
-    codec = getattr(config, "compression", None)
-    if codec is None or codec.name == "none":
+    codec = config.compression
+    if codec.name == "none":
         return down, down
     from fedhive.compression import build_codec
 
