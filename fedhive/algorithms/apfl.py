@@ -15,7 +15,7 @@ from pydantic import Field
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, batch_order, round_lr, step_gradient
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, local_batches, round_lr, step_gradient
 from fedhive.data.batches import Batches
 
 
@@ -36,8 +36,7 @@ def client_update(setup: Setup) -> ClientUpdate:
                key: torch.Tensor) -> ClientResult:
         w, v, alpha, lr = params, state["v"], state["alpha"], round_lr(inputs, c.lr)
         losses, samples = [], []
-        for _, s in batch_order(data, c.epochs, c.steps):
-            x, y, mask = data.x[s], data.y[s], data.mask[s]
+        for x, y, mask in local_batches(data, c.epochs, c.steps, inputs):
             active = mask.amax()  # 0 on a padding step: nothing moves
             g_w, (loss, stats_w) = grad_fn(w, x, y, mask)
             g_bar, (_, stats_bar) = grad_fn(mix(alpha, v, w), x, y, mask)

@@ -13,7 +13,7 @@ from pydantic import Field
 from fedhive.algorithms.base import Hyperparameters, Setup
 from fedhive.algorithms.fedavg import FEDAVG
 from fedhive.client.state import ClientState
-from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs, lr_only
+from fedhive.client.update import ClientResult, ClientUpdate, RoundInputs
 from fedhive.data.batches import Batches
 
 
@@ -29,7 +29,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         run = train(params, data, inputs=inputs)
-        personal = train(state["v"], data, lambda v, _: lam * (v - params), lr_only(inputs))
+        personal = train(state["v"], data, lambda v, _: lam * (v - params), inputs)
         return ClientResult(params - run.local, data.mask.sum(), {"v": personal.local}, {},
                             {"loss": run.loss})
 

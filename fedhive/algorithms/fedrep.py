@@ -59,11 +59,12 @@ def client_update(setup: Setup, head_first: bool) -> ClientUpdate:
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
-        start, lr = with_head(params, state["head"]), lr_only(inputs)  # every pass: no straggler cut here
+        start = with_head(params, state["head"])
         is_head = torch.arange(params.shape[0], device=params.device) >= params.shape[0] - h
         if train_head is not None:  # FedRep: the head with the body frozen, then the body alone
-            start = train_head(start, data, inputs=lr, trainable=is_head.to(params.dtype)).local
-        run = train(start, data, inputs=lr, trainable=None if train_head is None else (~is_head).to(params.dtype))
+            # the head runs all its own head_epochs; a straggler's cut shortens the body phase
+            start = train_head(start, data, inputs=lr_only(inputs), trainable=is_head.to(params.dtype)).local
+        run = train(start, data, inputs=inputs, trainable=None if train_head is None else (~is_head).to(params.dtype))
         return ClientResult(params - run.local, data.mask.sum(), {"head": run.local[-h:]}, {}, {"loss": run.loss})
 
     return update

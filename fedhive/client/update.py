@@ -21,7 +21,7 @@ variant adds only what differs (a gradient correction, a normalization, client s
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Protocol, runtime_checkable
+from typing import Callable, Iterator, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
@@ -146,6 +146,19 @@ def batch_order(data: Batches, epochs: int, steps: int | None) -> list[tuple[int
     return [(0, torch.remainder(torch.tensor(s), real)) for s in range(steps)]
 
 
+def local_batches(data: Batches, epochs: int, steps: int | None,
+                  inputs: RoundInputs) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(x, y, mask) of each step of a local loop (`batch_order`), the passes beyond the
+    client's own number (`EPOCHS_INPUT`, a straggler's e < E) masked out: a tensor gate,
+    not a branch, so vmap runs it per client."""
+    passes = inputs.get(EPOCHS_INPUT)
+    for p, s in batch_order(data, epochs, steps):
+        x, y, mask = data.x[s], data.y[s], data.mask[s]
+        if passes is not None and p > 0:
+            mask = mask * (passes > p).to(mask.dtype)
+        yield x, y, mask
+
+
 def step_gradient(model: FunctionalModel):
     """`(params, x, y, mask) -> (gradient, (loss [1], running statistics))` of one batch's
     mean loss in train mode; the statistics go back in with `model.with_stats` (the
@@ -178,17 +191,15 @@ def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int
 
     def train(params: torch.Tensor, data: Batches, correction: Correction | None = None,
               inputs: RoundInputs | None = None, trainable: torch.Tensor | None = None) -> LocalRun:
-        passes, eta = (inputs or {}).get(EPOCHS_INPUT), round_lr(inputs or {}, lr)
+        inputs = inputs or {}
+        eta = round_lr(inputs, lr)
         # Plain SGD needs no gate: a padding step's gradient is exactly zero.
         plain = correction is None and momentum == 0 and weight_decay == 0
         keep = 1.0 if trainable is None else trainable
         correction = correction or _no_correction
         local, buf = params, torch.zeros_like(params)
         losses, samples = [], []
-        for p, s in batch_order(data, epochs, steps):
-            x, y, mask = data.x[s], data.y[s], data.mask[s]
-            if passes is not None and p > 0:  # a tensor gate, not a branch: vmap runs it per client
-                mask = mask * (passes > p).to(mask.dtype)
+        for x, y, mask in local_batches(data, epochs, steps, inputs):
             g, (loss, stats) = grad_fn(local, x, y, mask)
             active = mask.amax()  # 1.0 for a real batch, 0.0 for padding
             if plain:
@@ -216,7 +227,7 @@ def round_lr(inputs: RoundInputs, lr: float) -> torch.Tensor | float:
 
 def lr_only(inputs: RoundInputs) -> RoundInputs:
     """The round's scheduled lr alone, for a training that runs every pass whatever the
-    client's straggler budget (Ditto's personal model, FedRep's head)."""
+    client's straggler budget (FedRep's head: its own `head_epochs`)."""
     return {k: v for k, v in inputs.items() if k == LR_INPUT}
 
 

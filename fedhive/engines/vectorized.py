@@ -12,7 +12,7 @@ from torch.func import vmap
 
 from fedhive import rng
 from fedhive.client.state import ClientStateStore
-from fedhive.client.update import ClientUpdate, CohortSum, FusedUpdate
+from fedhive.client.update import ClientUpdate, FusedUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches, Steps, packed
 from fedhive.data.federated import ClientData, DrawsSteps, reported_work

@@ -7,7 +7,7 @@ import torch
 
 from fedhive.checkpoint import Stateful
 from fedhive.client.state import ClientStateStore
-from fedhive.client.update import CohortSum, FusedUpdate, gradient_update, local_sgd_update, with_client_epochs
+from fedhive.client.update import CohortSum, FusedUpdate, gradient_update, local_sgd_update
 from fedhive.config import EngineConfig, load_config
 from fedhive.data.federated import DrawsSteps, ReportsWork, reported_work
 from fedhive.data.synthetic import ReferenceTask
@@ -38,7 +38,6 @@ def test_only_the_gradient_update_offers_a_fused_cohort_sum():
     fused = gradient_update(model)
     assert isinstance(fused, FusedUpdate) and isinstance(fused.cohort_sum, CohortSum)
     assert not isinstance(local_sgd_update(model, lr=0.1), FusedUpdate)
-    assert not isinstance(with_client_epochs(fused), FusedUpdate)  # a wrapper must not pass the sum on
 
 
 def test_work_and_packed_draws_are_optional_dataset_capabilities():
