@@ -17,7 +17,7 @@ from fedhive.data.batches import Batches
 from fedhive.experiment import Experiment
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
-from fedhive.sampling import UniformCohort
+from fedhive.system.sampling import UniformCohort
 
 SEED, UNIVERSE, COHORT, STEPS, BATCH, CLASSES, CLIENT_LR = 0, 1000, 32, 5, 20, 10, 0.05
 

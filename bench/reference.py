@@ -16,7 +16,7 @@ from fedhive.config import load_config
 from fedhive.data.synthetic import ReferenceTask
 from fedhive.experiment import Experiment
 from fedhive.models.registry import build_model
-from fedhive.sampling import UniformCohort
+from fedhive.system.sampling import UniformCohort
 
 SEED, BATCH = 0, 1000
 

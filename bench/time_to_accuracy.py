@@ -14,7 +14,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from fedhive.config import load_config  # noqa: E402
 from fedhive.experiment import Experiment  # noqa: E402
-from fedhive.plots import plot_time_to_accuracy  # noqa: E402
+from fedhive.reports.plots import plot_time_to_accuracy  # noqa: E402
 
 RUNS = {"sync FedAvg, 10 clients/round": "sync_fedavg_lognormal.yaml",
         "FedBuff, 10 in flight, buffer 5": "fedbuff_lognormal.yaml"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fedhive.config import Config, load_config
+from fedhive.config.lr_schedule import LrSchedule, build_schedule
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
-from fedhive.lr_schedule import LrSchedule, build_schedule
 
 __version__ = "0.2.0"
 
@@ -28,13 +28,13 @@ _LAZY = {
     "Batches": "fedhive.data.batches",
     "FunctionalModel": "fedhive.models.functional",
     "build_model": "fedhive.models.registry",
-    "plot_run": "fedhive.plots",
-    "read_metrics": "fedhive.recorder",
+    "plot_run": "fedhive.reports.plots",
+    "read_metrics": "fedhive.run_folder.recorder",
     "ReducedUpdates": "fedhive.server.chain",
     "SequentialEngine": "fedhive.engines.sequential",
     "VectorizedEngine": "fedhive.engines.vectorized",
     "DistributedEngine": "fedhive.engines.distributed",
-    "resume_experiment": "fedhive.resume",
+    "resume_experiment": "fedhive.run_folder.resume",
     "momentum": "fedhive.server.optim",
     "yogi": "fedhive.server.optim",
     "adagrad": "fedhive.server.optim",
@@ -52,11 +52,11 @@ _LAZY = {
     "FederatedAlgorithm": "fedhive.algorithms.base",
     "build_algorithm": "fedhive.algorithms.build",
     "find_algorithm": "fedhive.algorithms.registry",
-    "attacked_update": "fedhive.attacks",
-    "compare": "fedhive.compare",
-    "run_sweep": "fedhive.sweep",
-    "summarize": "fedhive.summarize",
-    "write_report": "fedhive.report",
+    "attacked_update": "fedhive.client.attacks",
+    "compare": "fedhive.reports.compare",
+    "run_sweep": "fedhive.sweep.runner",
+    "summarize": "fedhive.reports.summarize",
+    "write_report": "fedhive.reports.html",
     "run_reproduction": "fedhive.reproduce.run",
     "FederatedDataset": "fedhive.data.federated",
     "from_arrays": "fedhive.data.arrays",
@@ -84,9 +84,8 @@ if TYPE_CHECKING:
     from fedhive.algorithms.build import build_algorithm
     from fedhive.algorithms.registry import find_algorithm
     from fedhive.asynchronous import AsyncRunner
-    from fedhive.attacks import attacked_update
+    from fedhive.client.attacks import attacked_update
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update, local_trainer, local_update
-    from fedhive.compare import compare
     from fedhive.compression import build_codec, compress
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
@@ -99,23 +98,24 @@ if TYPE_CHECKING:
     from fedhive.experiment import Experiment
     from fedhive.models.functional import FunctionalModel
     from fedhive.models.registry import build_model
-    from fedhive.plots import plot_run
     from fedhive.privacy.accounting import calibrate_noise, epsilon
     from fedhive.privacy.adaptive import adaptive_clip_sum
     from fedhive.privacy.gaussian import clip_per_client, fixed_denominator_sum, gaussian_noise
     from fedhive.privacy.local import local_dp
     from fedhive.privacy.secagg import secagg_numerics
     from fedhive.privacy.secagg_protocol import secure_sum
-    from fedhive.recorder import read_metrics
-    from fedhive.report import write_report
+    from fedhive.reports.compare import compare
+    from fedhive.reports.html import write_report
+    from fedhive.reports.plots import plot_run
+    from fedhive.reports.summarize import summarize
     from fedhive.reproduce.run import run_reproduction
-    from fedhive.resume import resume_experiment
+    from fedhive.run_folder.recorder import read_metrics
+    from fedhive.run_folder.resume import resume_experiment
     from fedhive.server.aggregate import mean, sum_updates, weighted_mean
     from fedhive.server.chain import ReducedUpdates, RoundContext, Transform, chain
     from fedhive.server.optim import adagrad, adam, momentum, sgd, yogi
     from fedhive.server.robust import bulyan, krum, median, multi_krum, norm_bound, trimmed_mean
-    from fedhive.summarize import summarize
-    from fedhive.sweep import run_sweep
+    from fedhive.sweep.runner import run_sweep
     from fedhive.system import Devices, SyncSystem
 
 

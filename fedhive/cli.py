@@ -68,7 +68,7 @@ def _flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from fedhive.launch import should_spawn, spawn_workers
-    from fedhive.resume import checked_config, folder_config, resume_experiment
+    from fedhive.run_folder.resume import checked_config, folder_config, resume_experiment
 
     engine = folder_config(Path(args.run_dir), args.args).engine
     if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
@@ -126,7 +126,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "metrics.jsonl").is_file():
         raise UserError(f"{run_dir}: not a run folder (no metrics.jsonl)")
-    from fedhive.plots import plot_run
+    from fedhive.reports.plots import plot_run
 
     for path in plot_run(run_dir):
         print(path)
@@ -134,7 +134,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from fedhive.compare import COLUMNS, compare, format_cell
+    from fedhive.reports.compare import COLUMNS, compare, format_cell
 
     rows, paths = compare(args.run_dirs, args.output, args.target, args.x, args.band)
     from rich.console import Console
@@ -155,7 +155,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from fedhive.config_reference import config_reference
+    from fedhive.config.reference import config_reference
 
     print(config_reference(args.section))
     return 0
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
-    from fedhive.user_code import command_line_policy
+    from fedhive.config.user_code import command_line_policy
 
     try:
         with command_line_policy(getattr(args, "allow_code", False)):

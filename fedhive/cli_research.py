@@ -22,7 +22,7 @@ examples:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from fedhive.cli import _split_config_and_overrides
-    from fedhive.sweep import run_sweep
+    from fedhive.sweep.runner import run_sweep
 
     config_path, grid = _split_config_and_overrides(args.args)
     sweep_dir, rows = run_sweep(config_path, grid, args.jobs, args.name, args.quiet)
@@ -35,7 +35,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from fedhive.summarize import print_table, summarize
+    from fedhive.reports.summarize import print_table, summarize
 
     rows, paths, columns = summarize(args.sweep_dir, args.target)
     print_table(rows, columns, f"fedhive summarize {args.sweep_dir} (target accuracy {args.target})")
@@ -45,7 +45,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fedhive.report import write_report
+    from fedhive.reports.html import write_report
 
     print(write_report(args.folder, args.output))
     return 0

@@ -14,28 +14,28 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from fedhive.algorithms import build_algorithm
 from fedhive.asynchronous import AsyncRunner
-from fedhive.checkpoint import Checkpointer, Stateful, config_hash
 from fedhive.client.state import LR_INPUT
 from fedhive.config import Config
+from fedhive.config.lr_schedule import build_schedule
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
-from fedhive.early_stop import should_stop
 from fedhive.engines.base import AgreesStop, CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 from fedhive.evaluation import ClientEvaluator
-from fedhive.lr_schedule import build_schedule
 from fedhive.models.registry import build_model
 from fedhive.preflight import check_model
-from fedhive.progress import RoundProgress
-from fedhive.recorder import Recorder, new_run_dir
-from fedhive.sampling import build_sampler
+from fedhive.run_folder.checkpoint import Checkpointer, Stateful, config_hash
+from fedhive.run_folder.early_stop import should_stop
+from fedhive.run_folder.progress import RoundProgress
+from fedhive.run_folder.recorder import Recorder, new_run_dir
+from fedhive.run_folder.stopping import GracefulStop
 from fedhive.server.chain import RoundContext, finite_rows
 from fedhive.server.step import Cohort, kept_states, server_step
-from fedhive.stopping import GracefulStop
 from fedhive.system import build_system
+from fedhive.system.sampling import build_sampler
 from fedhive.system.work import payload_bytes
 
 
@@ -199,14 +199,14 @@ class Experiment:
         return agreed
 
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
-        from fedhive.plots import plot_rows
+        from fedhive.reports.plots import plot_rows
 
         plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name,
                   config=self.config.model_dump(mode="json"))
         recorder.close(self.summary(loop_s))
 
     def stopped_early(self) -> bool:
-        """`stop:` ended the run before `rounds` (see fedhive.early_stop)."""
+        """`stop:` ended the run before `rounds` (see fedhive.run_folder.early_stop)."""
         return self.round < self.config.rounds and should_stop(self.history, self.config.stop)
 
     def skip_round(self, reason: str) -> None:

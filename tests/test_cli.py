@@ -104,7 +104,7 @@ def test_api_run_applies_overrides_to_a_config(tmp_path):
 def test_the_progress_bar_shows_an_eta():
     from rich.progress import TimeRemainingColumn
 
-    from fedhive.progress import RoundProgress
+    from fedhive.run_folder.progress import RoundProgress
 
     bar = RoundProgress(3)
     try:

@@ -53,7 +53,7 @@ def test_the_config_page_has_one_row_per_field():
     finally:
         sys.path.remove(str(DOCS / "hooks"))
     from fedhive.config import Config
-    from fedhive.config_reference import field_rows
+    from fedhive.config.reference import field_rows
 
     rows = [line for line in config_page().splitlines() if line.startswith("| `")]
     assert len(rows) == len(field_rows(Config))

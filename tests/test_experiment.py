@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fedhive import Experiment, load_config, run
-from fedhive.recorder import read_metrics
+from fedhive.run_folder.recorder import read_metrics
 
 
 @pytest.mark.slow

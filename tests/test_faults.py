@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from fedhive import rng
-from fedhive.checkpoint import list_checkpoints
 from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientResult
 from fedhive.config import load_config
 from fedhive.engines.sequential import ClientError
 from fedhive.errors import FedhiveWarning, RunError, UserError
 from fedhive.experiment import Experiment
-from fedhive.recorder import read_metrics
+from fedhive.run_folder.checkpoint import list_checkpoints
+from fedhive.run_folder.recorder import read_metrics
 
 SMALL = ["data.clients=50", "data.batch_size=50", "data.batches.min=2", "data.batches.max=3",
          "cohort.min=3", "cohort.max=5", "data.test_size=100"]

@@ -108,7 +108,7 @@ def test_a_malformed_spec_is_one_line_naming_the_field(tmp_path, body, fragment)
 @pytest.mark.parametrize("quick", [False, True])
 def test_every_point_of_a_sweep_reproduction_is_a_valid_config(name, quick, tmp_path):
     from fedhive.reproduce.run import write_base
-    from fedhive.sweep_grid import resolve
+    from fedhive.sweep.grid import resolve
 
     s = spec.variant(spec.load(name), quick)
     base = write_base(s, tmp_path / "base.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedhive.config import Config
-from fedhive.config_reference import field_rows
+from fedhive.config.reference import field_rows
 
 
 def _cell(text: str) -> str:

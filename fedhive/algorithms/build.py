@@ -10,10 +10,10 @@ import torch
 
 from fedhive.algorithms.base import FederatedAlgorithm, Setup
 from fedhive.algorithms.registry import find_algorithm
-from fedhive.attacks import attack_inputs, attacked_update
+from fedhive.client.attacks import attack_inputs, attacked_update
 from fedhive.compression import apply_compression
 from fedhive.config import Config
-from fedhive.lr_schedule import build_schedule
+from fedhive.config.lr_schedule import build_schedule
 from fedhive.models.functional import FunctionalModel
 from fedhive.privacy.configure import apply_privacy
 from fedhive.server import aggregate, optim, robust

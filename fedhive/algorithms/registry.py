@@ -8,8 +8,8 @@ import pkgutil
 from functools import cache
 
 from fedhive.algorithms.base import Algorithm
+from fedhive.config.user_code import import_object
 from fedhive.errors import UserError
-from fedhive.user_code import import_object
 
 
 @cache

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fedhive.lr_schedule import LrSchedule
+from fedhive.config.lr_schedule import LrSchedule
 
 AGGREGATES = ("sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan")
 OPTIMIZERS = ("sgd", "momentum", "adam", "yogi", "adagrad")
@@ -72,7 +72,7 @@ class SgdSpec(_Spec):
     stage: ClassVar[str] = "server"
     name: Literal["sgd"]
     lr: float = Field(1.0, gt=0)
-    lr_schedule: LrSchedule | None = Field(None, description="lr over rounds (fedhive/lr_schedule.py); none: constant")
+    lr_schedule: LrSchedule | None = Field(None, description="lr over rounds (fedhive/config/lr_schedule.py); none: constant")
 
 
 class MomentumSpec(SgdSpec):

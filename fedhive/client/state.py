@@ -12,7 +12,7 @@ ClientState = dict[str, torch.Tensor]
 # a FedProx-paper straggler runs fewer). Absent means E.
 EPOCHS_INPUT = "epochs"
 # A per-round input: the client learning rate of this round, `[K]`, when `client.lr_schedule`
-# sets one (fedhive/lr_schedule.py). Absent means `client.lr`. An input, not a rebuilt
+# sets one (fedhive/config/lr_schedule.py). Absent means `client.lr`. An input, not a rebuilt
 # update, so every engine (and a compiled or vmapped one) runs the same code each round.
 LR_INPUT = "lr"
 

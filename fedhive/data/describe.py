@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fedhive.run_files import atomic_write, save_figure
+from fedhive.run_folder.files import atomic_write, save_figure
 
 PLOT_CLIENTS = 30  # clients shown in the stacked-bar plot
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from fedhive.run_files import atomic_writer
+from fedhive.run_folder.files import atomic_writer
 
 FORMAT = "fedhive.parsed/1"
 

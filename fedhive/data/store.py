@@ -18,7 +18,7 @@ import torch
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.data.validate import check_packed, warn_empty_clients
 from fedhive.errors import UserError
-from fedhive.run_files import atomic_write
+from fedhive.run_folder.files import atomic_write
 
 FORMAT = "fedhive.FederatedDataset/1"
 

@@ -11,12 +11,12 @@ from torch import nn
 
 from fedhive import rng
 from fedhive.config import ModelConfig
+from fedhive.config.user_code import import_object
 from fedhive.errors import UserError
 from fedhive.models import sequence, standard, vision
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
 from fedhive.models.reference import reference_model
-from fedhive.user_code import import_object
 
 # name -> (factory(config, input_shape, num_classes), the loss `auto` picks)
 _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module], str]] = {

@@ -17,7 +17,7 @@ def _figure(draw: Callable, out: Path, xlabel: str, ylabel: str, log: str = "") 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fedhive.run_files import save_figure
+    from fedhive.run_folder.files import save_figure
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     draw(ax)
@@ -39,7 +39,7 @@ def leaf_statistics(out: Path, seeds: list[int], devices: int = 1000) -> tuple[l
     """Per seed: total samples, mean and std (population) of samples per device, share of
     devices at LEAF's cap, and the classes present, from fedhive's leaf_synthetic data;
     then a row `seed: mean` of their means over the seeds."""
-    from fedhive.config_sections import SyntheticConfig
+    from fedhive.config.sections import SyntheticConfig
     from fedhive.data.federated_synthetic import LEAF_MAX_SAMPLES, leaf_synthetic
 
     rows: list[dict[str, Any]] = []

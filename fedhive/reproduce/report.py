@@ -7,9 +7,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from fedhive.compare import format_cell
-from fedhive.recorder import atomic_write
+from fedhive.reports.compare import format_cell
 from fedhive.reproduce.checks import Outcome
+from fedhive.run_folder.recorder import atomic_write
 
 
 def check_rows(outcomes: list[Outcome]) -> list[dict[str, str]]:
@@ -45,7 +45,7 @@ def sections(spec: dict[str, Any], rows, outcomes, quick: bool, seconds: float) 
 
 
 def markdown(title: str, parts: list[tuple[str, Any]], figure: Path | None) -> str:
-    from fedhive.summarize import markdown_table
+    from fedhive.reports.summarize import markdown_table
 
     lines = [f"# {title}", ""]
     for heading, content in parts:
@@ -58,7 +58,7 @@ def markdown(title: str, parts: list[tuple[str, Any]], figure: Path | None) -> s
 
 
 def html_page(title: str, parts: list[tuple[str, Any]], figure: Path | None) -> str:
-    from fedhive.report import image, render, table
+    from fedhive.reports.html import image, render, table
 
     body = []
     for heading, content in parts:

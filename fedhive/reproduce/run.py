@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from fedhive.recorder import atomic_write
 from fedhive.reproduce import spec as specs
 from fedhive.reproduce.checks import Outcome, evaluate, value
+from fedhive.run_folder.recorder import atomic_write
 
 
 def run_reproduction(name: str, quick: bool = False, out: str | Path | None = None, jobs: int | None = None,
@@ -40,8 +40,8 @@ def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool
     """Run each of the spec's sweeps from its base config into `folder/<sweep><suffix>` (the
     quick variant's runs apart from the full ones); one row per setting (mean over seeds)
     and one band figure of every setting's curves."""
-    from fedhive.bands import plot_groups
-    from fedhive.sweep import run_sweep
+    from fedhive.reports.bands import plot_groups
+    from fedhive.sweep.runner import run_sweep
 
     base = write_base(spec, folder / f"base{suffix}.yaml")
     arms = spec.get("arms", {"run": []})
@@ -69,8 +69,8 @@ def setting_rows(sweep_dir: Path, arms: dict[str, list[str]], target: float):
     """(label, runs, row) per setting of a sweep: the row holds the arm, the other swept
     values and the means over seeds of final/best accuracy, final test loss and rounds to
     `target`."""
-    from fedhive.summarize import group_row, load_groups, setting_label, spread
-    from fedhive.sweep import read_grid
+    from fedhive.reports.summarize import group_row, load_groups, setting_label, spread
+    from fedhive.sweep.runner import read_grid
 
     swept = {setting_label(e["swept"]): e["swept"] for e in read_grid(sweep_dir)["runs"].values()}
     out = []

@@ -7,7 +7,7 @@ adaptive rule and differ only in the second-moment update, as in FedOpt (Reddi e
 -lr m_t / (sqrt(v_t) + eps), eps being the paper's tau. Moments start at zero.
 
 Each takes `lr` as a number or as a schedule `t -> lr` of the rounds already run
-(fedhive/lr_schedule.py), read at the step's `ctx.round` and recorded as `server_lr`.
+(fedhive/config/lr_schedule.py), read at the step's `ctx.round` and recorded as `server_lr`.
 """
 
 from __future__ import annotations

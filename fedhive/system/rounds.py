@@ -12,9 +12,9 @@ import torch
 from fedhive import rng
 from fedhive.client.state import EPOCHS_INPUT
 from fedhive.config import Config, SystemConfig
-from fedhive.sampling import sample_without_replacement
 from fedhive.system.budget import BudgetedData, step_samples
 from fedhive.system.devices import Devices
+from fedhive.system.sampling import sample_without_replacement
 from fedhive.system.work import local_epochs, samples_processed
 
 OUTCOMES = ("selected", "unavailable", "dropped_out", "deadline_dropped", "partial", "completed", "unused")

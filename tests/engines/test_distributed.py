@@ -17,7 +17,7 @@ from fedhive.algorithms.registry import registered
 from fedhive.config import load_config
 from fedhive.experiment import Experiment
 from fedhive.launch import free_port, worker_env
-from fedhive.recorder import read_metrics
+from fedhive.run_folder.recorder import read_metrics
 from tests.engines.distributed_cases import run_case
 from tests.test_algorithms import ALGORITHMS as CONTRACT  # each algorithm's contract-table settings
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from fedhive.checkpoint import Stateful
 from fedhive.client.state import ClientStateStore
 from fedhive.client.update import CohortSum, FusedUpdate, gradient_update, local_sgd_update
 from fedhive.config import EngineConfig, load_config
@@ -16,6 +15,7 @@ from fedhive.engines.distributed import DistributedEngine
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine, cohort_steps
 from fedhive.experiment import Experiment
+from fedhive.run_folder.checkpoint import Stateful
 from fedhive.system.budget import BudgetedData
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fedhive.checkpoint import list_checkpoints
-from fedhive.recorder import read_metrics
+from fedhive.run_folder.checkpoint import list_checkpoints
+from fedhive.run_folder.recorder import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["data.clients=40", "data.batch_size=50", "data.batches.min=1", "data.batches.max=2",

@@ -137,7 +137,7 @@ def test_dropout_and_availability_are_counted():
 
 
 def test_run_folder_gains_clock_columns_and_time_to_accuracy_plot(tmp_path):
-    from fedhive.recorder import read_metrics
+    from fedhive.run_folder.recorder import read_metrics
 
     exp = Experiment(load_config(None, SMALL + ["rounds=2", f"output_dir={tmp_path}", "system.speed.dist=lognormal"]))
     exp.run()

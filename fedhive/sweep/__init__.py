@@ -1,0 +1,1 @@
+"""`fedhive sweep`: a grid of runs (grid), run in worker processes, resumably (runner), with a progress bar."""
