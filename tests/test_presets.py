@@ -21,9 +21,9 @@ def test_fedsgd_is_the_reference_experiment_and_its_defaults_are_the_section_def
 def test_an_algorithm_fills_client_and_server_and_user_values_win():
     c = load_config(None, ["algorithm=fedprox", "algorithm.mu=0.1", "server.lr=0.5"])
     assert (c.algorithm.name, c.algorithm.mu, c.client.lr) == ("fedprox", 0.1, 0.1)
-    assert [t.model_dump() for t in c.server] == [{"name": "weighted_mean"}, {"name": "sgd", "lr": 0.5}]
+    assert [t.model_dump() for t in c.server] == [{"name": "weighted_mean"}, {"name": "sgd", "lr": 0.5, "lr_schedule": None}]
     c = build_config({"algorithm": "fedyogi", "server": {"eps": 0.01}})
-    assert c.server[1].model_dump() == {"name": "yogi", "lr": 0.03, "b1": 0.9, "b2": 0.99, "eps": 0.01,
+    assert c.server[1].model_dump() == {"name": "yogi", "lr": 0.03, "lr_schedule": None, "b1": 0.9, "b2": 0.99, "eps": 0.01,
                                         "bias_correction": False}
 
 
@@ -61,7 +61,7 @@ def test_mapping_form_is_the_same_chain_as_a_list_and_is_stored_as_one():
     expected = [
         {"name": "norm_bound", "max_norm": 3.0},
         {"name": "krum", "f": 2},
-        {"name": "adam", "lr": 0.1, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "bias_correction": True},
+        {"name": "adam", "lr": 0.1, "lr_schedule": None, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "bias_correction": True},
     ]
     assert [t.model_dump() for t in s.transforms()] == expected
     c = build_config({"cohort": {"min": 7}, "server": s.model_dump(exclude_unset=True)})
