@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fedhive.run_folder.files import save_figure
+from fedhive.run_folder.files import make_folder, save_figure
 from fedhive.run_folder.recorder import read_metrics
 
 # file name -> (y label, columns, cumulative); loss and accuracy are always drawn, the
@@ -80,7 +80,7 @@ def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "",
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     heading = run_title(config, title)
     paths = []
     for name, (ylabel, columns, cumulative) in CURVES.items():
@@ -112,7 +112,6 @@ def _finish(fig, ax, title: str, path: Path) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path)
     _pyplot().close(fig)
 

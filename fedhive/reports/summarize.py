@@ -4,6 +4,7 @@ min and max over seeds, written as summary.csv and summary.md."""
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from fedhive.config import read_yaml
 from fedhive.errors import UserError
 from fedhive.reports.compare import Run, format_cell, load_run, table_row
+from fedhive.run_folder.files import atomic_write
 from fedhive.sweep.runner import read_grid
 
 STATS = ("mean", "std", "min", "max")
@@ -107,11 +109,12 @@ def summarize(sweep_dir: str | Path, target: float = 0.9) -> tuple[list[dict[str
     rows = [group_row(g, target) for g in groups]
     columns = columns_for(groups, rows)
     csv_path, md_path = Path(sweep_dir) / "summary.csv", Path(sweep_dir) / "summary.md"
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    md_path.write_text(markdown_table([display(r, columns) for r in rows]), encoding="utf-8")
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(csv_path, buf.getvalue().encode())
+    atomic_write(md_path, markdown_table([display(r, columns) for r in rows]).encode())
     return rows, [csv_path, md_path], columns
 
 

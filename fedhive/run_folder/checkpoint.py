@@ -21,7 +21,7 @@ import torch
 
 from fedhive.config import CheckpointConfig, Config
 from fedhive.errors import FedhiveWarning, UserError
-from fedhive.run_folder.files import atomic_write
+from fedhive.run_folder.files import atomic_write, make_folder
 
 MAGIC = b"FHCKPT1\n"
 _DIGEST_LEN = 64  # hex SHA-256
@@ -77,7 +77,7 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 def save_checkpoint(folder: Path, round: int, payload: dict[str, Any], keep: int) -> Path:
     """Write `round-NNNNNN.ckpt` atomically, then delete all but the newest `keep`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     path = folder / f"round-{round:06d}.ckpt"
     atomic_write(path, encode(payload))
     for _, old in list_checkpoints(folder)[:-keep]:

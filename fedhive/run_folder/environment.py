@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fedhive.config import Config
+from fedhive.run_folder.files import atomic_write
 
 
 def environment(config: Config) -> dict[str, Any]:
@@ -30,4 +31,4 @@ def environment(config: Config) -> dict[str, Any]:
 
 
 def write_environment(run_dir: Path, config: Config) -> None:
-    (run_dir / "environment.json").write_text(json.dumps(environment(config), indent=2) + "\n", encoding="utf-8")
+    atomic_write(run_dir / "environment.json", (json.dumps(environment(config), indent=2) + "\n").encode())

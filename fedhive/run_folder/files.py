@@ -20,6 +20,15 @@ def refuse_symlink(path: Path) -> None:
         raise UserError(f"{path} is a symbolic link; refusing to write through it")
 
 
+def make_folder(path: Path) -> Path:
+    """`path` made if missing (parents too), refusing a symbolic link: a planted link at a
+    run folder's `checkpoints/` or `plots/` would move every write beneath it elsewhere."""
+    path = Path(path)
+    refuse_symlink(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a crash leaves either the old file or the new one."""
     with atomic_writer(path) as f:
@@ -62,7 +71,7 @@ def save_figure(fig: Any, path: Path) -> Path:
     """A matplotlib figure as a PNG at `path`, written with `atomic_write`."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     atomic_write(path, buf.getvalue())
     return path
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
+from fedhive.run_folder.files import atomic_write
+
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 
 
@@ -66,7 +68,7 @@ class MLflowTracker:
         id_file = run_dir / "mlflow_run_id"
         run_id = id_file.read_text().strip() if start_round and id_file.is_file() else None
         self.run = mlflow.start_run(run_id=run_id, run_name=run_dir.name)
-        id_file.write_text(self.run.info.run_id)
+        atomic_write(id_file, self.run.info.run_id.encode())
         if run_id is None:
             mlflow.log_params(flatten(config))
 

@@ -71,7 +71,7 @@ def test_resume_with_planted_temp_links_leaves_the_outside_alone(tmp_path, outsi
     assert (run_dir / "checkpoints" / "round-000003.ckpt").is_file()
 
 
-@pytest.mark.parametrize("target", ["metrics.jsonl", "summary.json", "config.yaml", "metrics.csv"])
+@pytest.mark.parametrize("target", ["metrics.jsonl", "summary.json", "config.yaml", "metrics.csv", "environment.json"])
 def test_resume_refuses_a_linked_target(tmp_path, outside, capsys, target):
     run_dir = finished_run(tmp_path)
     content = (run_dir / target).read_bytes()  # a readable file, so only the write can refuse
@@ -82,6 +82,19 @@ def test_resume_refuses_a_linked_target(tmp_path, outside, capsys, target):
     assert main(["resume", str(run_dir), "rounds=3", "-q"]) == 2
     assert outside.read_bytes() == content
     assert "is a symbolic link; refusing to write through it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("folder", ["checkpoints", "plots"])
+def test_resume_refuses_a_linked_folder(tmp_path, capsys, folder):
+    run_dir = finished_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (run_dir / folder).rename(elsewhere)  # its files readable there, so only a write can refuse
+    (run_dir / folder).symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "rounds=3", "-q"]) == 2
+    assert f"{folder} is a symbolic link; refusing to write through it" in capsys.readouterr().err
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
 
 
 def test_plot_refuses_a_linked_png(tmp_path, outside, capsys):
