@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import torch
 
+from fedhive.client.update import CohortSum
+
 # One compile of the fused step with a warm inductor cache, on a 2-core CPU: 2.6-4.6 s
 # (about 50 s with a cold cache or on a busy machine, so this is the optimistic side).
 COMPILE_S = 4.0
@@ -40,15 +42,15 @@ class CompileRule:
         if self.decided is None and round == TIMED_ROUND:
             self._timed += seconds
 
-    def pick(self, fused: Callable, round: int) -> Callable:
-        """`fused` as it is or compiled (its `compiled` method), as the rule says for `round`."""
+    def pick(self, fused: CohortSum, round: int) -> Callable:
+        """`fused` as it is or compiled (`CohortSum.compiled`), as the rule says for `round`."""
         if self.decided is None and self.rounds is not None and round > TIMED_ROUND and self._timed > 0:
             self.decided = pays(self._timed, self.rounds - round)
             if not self.decided:
                 print(f"fedhive: engine.compile: not compiling: {self.rounds - round} rounds of "
                       f"{self._timed * 1e3:.1f} ms of fused work would not repay a compile (~{COMPILE_S:.0f} s); "
                       "engine.compile=true compiles anyway", file=sys.stderr)
-        if not self.decided or not hasattr(fused, "compiled"):
+        if not self.decided:
             return fused
         if id(fused) not in self._calls:
             self._calls[id(fused)] = fused.compiled(compile_or_fallback)
