@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def _load(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
+    path, _ = _split_config_and_overrides(args.args)
+    if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
+        config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
     from fedhive.launch import should_spawn, spawn_workers
 
     if should_spawn(config.engine):

@@ -19,6 +19,18 @@ def test_run_with_config_and_overrides_writes_a_run_folder(cli, tmp_path):
     assert all(5 <= json.loads(r)["clients"] <= 10 for r in rows)
 
 
+def test_a_config_file_without_a_name_names_the_folder_after_the_file(cli, tmp_path):
+    import re
+
+    (tmp_path / "my_study.yaml").write_text("rounds: 1\n")
+    res = cli("run", "my_study.yaml", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert re.fullmatch(r"runs/my_study-\d{8}-\d{6}", res.stdout.strip()), res.stdout
+    assert (tmp_path / res.stdout.strip() / "summary.json").is_file()
+    res = cli("run", "rounds=1", "--quiet")  # no file: the folder is the time alone
+    assert re.fullmatch(r"runs/\d{8}-\d{6}", res.stdout.strip()), res.stdout
+
+
 def test_quiet_prints_only_the_run_folder_and_plot_redraws(cli, tmp_path):
     res = cli("run", "rounds=2", "--quiet", "name=q")
     assert res.returncode == 0 and res.stdout.strip() == "runs/q" and res.stderr == ""

@@ -30,7 +30,8 @@ from fedhive.run_folder.tracking import Tracking
 class Config(Section):
     """A whole experiment. Every field has a default: `Config()` is the reference run."""
 
-    name: str | None = Field(None, description="run folder name; a timestamp when unset")
+    name: str | None = Field(None, description="run folder name; when unset, the config file's stem and "
+                                               "the time (the time alone without a file)")
     seed: int = 0
     rounds: int = Field(100, ge=1)
     eval_every: int = Field(1, ge=1)
