@@ -92,6 +92,7 @@ class Experiment:
             self.params, self.server_state, self.empty_rounds = result.params, result.server_state, 0
             cohort.commit()
         else:
+            assert result.reason is not None  # server_step names why whenever it does not commit
             self.skip_round(result.reason)
             warnings.warn(f"{cohort.label}: {result.reason}; {cohort.skipped}, model unchanged", FedhiveWarning)
         self.round += 1
@@ -201,7 +202,7 @@ class Experiment:
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
         from fedhive.reports.plots import plot_rows
 
-        plot_rows(self.history, self.run_dir / "plots", title=self.run_dir.name,
+        plot_rows(self.history, recorder.run_dir / "plots", title=recorder.run_dir.name,
                   config=self.config.model_dump(mode="json"))
         recorder.close(self.summary(loop_s))
 

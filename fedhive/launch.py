@@ -90,10 +90,10 @@ def supervise(procs: list[subprocess.Popen], poll_s: float = 0.1, stopping=lambd
             stopping = lambda: True  # noqa: E731
         if stopping() and all(c is not None for c in codes):
             return codes[0] or next((c for c in codes if c), 0)
-        failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
+        failed = [(r, c) for r, c in enumerate(codes) if c is not None and c != 0]
         if failed and not stopping():
             stop(procs)
-            rank, code = failed[0], codes[failed[0]]
+            rank, code = failed[0]
             how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
             print(f"fedhive: error: worker rank {rank} {how}; stopped the other workers", file=sys.stderr)
             return code if code > 0 else 1

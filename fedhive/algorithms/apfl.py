@@ -28,7 +28,7 @@ def mix(alpha: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return alpha * v + (1 - alpha) * w
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[Apfl]) -> ClientUpdate:
     model, c, lr_alpha = setup.model, setup.config.client, setup.hp.alpha_lr
     grad_fn = step_gradient(model)
 

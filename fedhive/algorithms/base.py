@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Generic, NamedTuple, TypeVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
 
 from fedhive.client.state import ClientState, no_state
-from fedhive.client.update import ClientUpdate, local_trainer
+from fedhive.client.update import ClientUpdate, LocalTrainer, local_trainer
 from fedhive.server.chain import Transform
 
 if TYPE_CHECKING:
@@ -39,16 +39,20 @@ class Hyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
-class Setup(NamedTuple):
-    """What an algorithm's builders receive: its validated hyperparameters `hp`, the
+HP = TypeVar("HP", bound=Hyperparameters)
+
+
+class Setup(NamedTuple, Generic[HP]):
+    """What an algorithm's builders receive: its validated hyperparameters `hp` (an
+    instance of the algorithm's own model: a builder takes `Setup[FedProx]`), the
     model, and the whole experiment config (`config.client`: the shared local trainer's
     settings; `config.data.clients`: N)."""
 
-    hp: Hyperparameters
+    hp: HP
     model: FunctionalModel
     config: Config
 
-    def trainer(self):
+    def trainer(self) -> LocalTrainer:
         """The shared local SGD loop with the config's `client` settings."""
         c = self.config.client
         return local_trainer(self.model, c.lr, c.epochs, c.steps, c.momentum, c.weight_decay)
@@ -79,15 +83,17 @@ class Algorithm:
         sync_only: why it cannot run in mode async (None: it can).
     """
 
+    # Each builder takes the Setup of this algorithm's own `hyperparameters` model
+    # (Setup[FedProx]); algorithms differ in that model, so the fields take a Setup of any.
     name: str
-    client_update: Callable[[Setup], ClientUpdate]
+    client_update: Callable[[Setup[Any]], ClientUpdate]
     hyperparameters: type[Hyperparameters] = Hyperparameters
-    server: Callable[[Setup, Transform], Transform] = _same_chain
-    client_state: Callable[[Setup, torch.Tensor], ClientState] | None = None
-    round_inputs: Callable[[Setup], RoundInputsFn] | None = None
+    server: Callable[[Setup[Any], Transform], Transform] = _same_chain
+    client_state: Callable[[Setup[Any], torch.Tensor], ClientState] | None = None
+    round_inputs: Callable[[Setup[Any]], RoundInputsFn] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     local_training: bool = True
-    personal: Callable[[Setup], PersonalModel] | None = None
+    personal: Callable[[Setup[Any]], PersonalModel] | None = None
     sync_only: str | None = None
 
 

@@ -21,7 +21,7 @@ class Ditto(Hyperparameters):
     lam: float = Field(0.1, ge=0, description="lambda, the pull of each personal model toward the global one")
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[Ditto]) -> ClientUpdate:
     """The FedAvg update of w from w^t, and `v_k` trained from its stored value with
     `lambda (v - w^t)` added to every gradient (0 is local training alone)."""
     lam, train = setup.hp.lam, setup.trainer()

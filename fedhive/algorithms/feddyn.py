@@ -21,7 +21,7 @@ class FedDyn(Hyperparameters):
     alpha: float = Field(0.01, gt=0, description="alpha, the weight of the dynamic regularizer")
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[FedDyn]) -> ClientUpdate:
     """Local steps add the linear correction `alpha (y - x) - g_k`; afterwards
     `g_k <- g_k - alpha (y - x)` (the first-order condition at y)."""
     alpha, train = setup.hp.alpha, setup.trainer()
@@ -36,7 +36,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     return update
 
 
-def server(setup: Setup, configured: Transform) -> Transform:
+def server(setup: Setup[FedDyn], configured: Transform) -> Transform:
     """`h <- h - alpha/m sum_k (y_k - x)` over the cohort's finite updates (m = all
     clients), then the configured step (the mean of the y_k by default) minus h / alpha."""
     alpha, m = setup.hp.alpha, setup.config.data.clients

@@ -17,7 +17,7 @@ class FedExP(Hyperparameters):
     eps: float = Field(1e-3, gt=0, description="epsilon, keeps eta_g finite when the deltas cancel")
 
 
-def server(setup: Setup, configured: Transform) -> Transform:
+def server(setup: Setup[FedExP], configured: Transform) -> Transform:
     """The configured step (the mean delta by default) times eta_g over the finite rows;
     eta_g is recorded as `server_lr`. Reads the rows, so it is not a linear aggregate."""
     eps = setup.hp.eps

@@ -17,7 +17,7 @@ class FedProx(Hyperparameters):
     mu: float = Field(0.01, ge=0, description="proximal weight mu (Li et al. 2020, eq. 2); 0 is FedAvg")
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[FedProx]) -> ClientUpdate:
     mu = setup.hp.mu
 
     def proximal(local: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

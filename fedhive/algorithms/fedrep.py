@@ -31,7 +31,7 @@ class FedRep(FedPer):
     head_epochs: int = Field(5, ge=1, description="passes over the client's batches training the head (tau_h)")
 
 
-def head_size(setup: Setup) -> int:
+def head_size(setup: Setup[FedPer]) -> int:
     """Entries of the flat parameter vector in the head (its trailing segment)."""
     sizes = setup.model.sizes
     if setup.model.num_stats:  # running statistics follow the head in the flat vector
@@ -48,14 +48,14 @@ def with_head(params: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
     return torch.cat([params[: params.shape[0] - head.shape[0]], head])
 
 
-def personal(setup: Setup):
+def personal(setup: Setup[FedPer]):
     return lambda params, server_state, state: with_head(params, state["head"])
 
 
-def client_update(setup: Setup, head_first: bool) -> ClientUpdate:
-    h, train, c = head_size(setup), setup.trainer(), setup.config.client
-    train_head = local_trainer(setup.model, c.lr, setup.hp.head_epochs, None, c.momentum, c.weight_decay) \
-        if head_first else None
+def client_update(setup: Setup[FedPer]) -> ClientUpdate:
+    h, train, c, hp = head_size(setup), setup.trainer(), setup.config.client, setup.hp
+    train_head = local_trainer(setup.model, c.lr, hp.head_epochs, None, c.momentum, c.weight_decay) \
+        if isinstance(hp, FedRep) else None
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
@@ -70,11 +70,11 @@ def client_update(setup: Setup, head_first: bool) -> ClientUpdate:
     return update
 
 
-def _family(name: str, hp: type[FedPer], head_first: bool):
+def _family(name: str, hp: type[FedPer]):
     return replace(
-        FEDAVG, name=name, hyperparameters=hp, client_update=lambda setup: client_update(setup, head_first),
+        FEDAVG, name=name, hyperparameters=hp, client_update=client_update,
         client_state=lambda setup, params: {"head": params[-head_size(setup):].clone()}, personal=personal,
     )
 
 
-ALGORITHMS = (_family("fedper", FedPer, False), _family("fedrep", FedRep, True))
+ALGORITHMS = (_family("fedper", FedPer), _family("fedrep", FedRep))

@@ -29,7 +29,7 @@ class Ifca(Hyperparameters):
     init_std: float = Field(0.1, ge=0, description="std of the keyed noise that makes cluster j > 0 differ at start")
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[Ifca]) -> ClientUpdate:
     k, model, train = setup.hp.clusters, setup.model, setup.trainer()
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
@@ -45,7 +45,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     return update
 
 
-def initial_models(setup: Setup, params: torch.Tensor) -> torch.Tensor:
+def initial_models(setup: Setup[Ifca], params: torch.Tensor) -> torch.Tensor:
     """`[k, P]`: the initial model, then copies moved by keyed Gaussian noise."""
     noise = [torch.zeros_like(params)] + [
         torch.randn(params.shape, generator=torch.Generator().manual_seed(setup.config.seed * 7919 + j),
@@ -53,7 +53,7 @@ def initial_models(setup: Setup, params: torch.Tensor) -> torch.Tensor:
     return params + torch.stack(noise)
 
 
-def server(setup: Setup, configured: Transform) -> Transform:
+def server(setup: Setup[Ifca], configured: Transform) -> Transform:
     """Per cluster, the configured chain on its clients' deltas (its own chain state); a
     cluster nobody picked keeps its model. Central DP and secure aggregation sum the
     whole cohort first, which leaves nothing per cluster: refused."""
@@ -82,7 +82,7 @@ def server(setup: Setup, configured: Transform) -> Transform:
     return Transform(init, update, configured.stage)
 
 
-def round_inputs(setup: Setup):
+def round_inputs(setup: Setup[Ifca]):
     def inputs(round: int, ids: Sequence[int], params: torch.Tensor, server_state: Any) -> dict[str, torch.Tensor]:
         return {"clusters": server_state["models"].expand(len(ids), -1, -1)}
 

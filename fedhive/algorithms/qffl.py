@@ -23,7 +23,7 @@ class QFfl(Hyperparameters):
     q: float = Field(1.0, ge=0, description="fairness exponent q (0: FedAvg's objective)")
 
 
-def client_update(setup: Setup) -> ClientUpdate:
+def client_update(setup: Setup[QFfl]) -> ClientUpdate:
     q, lr, model, train = setup.hp.q, setup.config.client.lr, setup.model, setup.trainer()
 
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
@@ -39,7 +39,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     return update
 
 
-def server(setup: Setup, configured: Transform) -> Transform:
+def server(setup: Setup[QFfl], configured: Transform) -> Transform:
     """Each Delta_k divided by the cohort's `sum_k h_k` (over usable updates), then the
     configured chain: the default `sum` then SGD at lr 1 is Algorithm 2's step."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from typing import cast
 
 from fedhive.algorithms.base import Algorithm
 from fedhive.config.user_code import import_object
@@ -31,7 +32,7 @@ def registered() -> dict[str, Algorithm]:
 def find_algorithm(name: str) -> Algorithm:
     """The algorithm `algorithm.name` names; a UserError naming the field otherwise."""
     if ":" in name:
-        return import_object(name, "algorithm.name", expected=Algorithm)
+        return cast(Algorithm, import_object(name, "algorithm.name", expected=Algorithm))
     algorithms = registered()
     if name not in algorithms:
         raise UserError(f"algorithm.name: unknown algorithm {name!r}; use one of {', '.join(algorithms)} "

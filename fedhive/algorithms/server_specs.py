@@ -14,8 +14,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fedhive.config.lr_schedule import LrSchedule
 
-AGGREGATES = ("sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan")
-OPTIMIZERS = ("sgd", "momentum", "adam", "yogi", "adagrad")
+Aggregate = Literal["sum", "mean", "weighted_mean", "median", "trimmed_mean", "krum", "multi_krum", "bulyan"]
+Optimizer = Literal["sgd", "momentum", "adam", "yogi", "adagrad"]
+AGGREGATES: tuple[str, ...] = get_args(Aggregate)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 class _Spec(BaseModel):
@@ -68,33 +70,41 @@ class NormBoundSpec(_Spec):
     max_norm: float = Field(gt=0)
 
 
-class SgdSpec(_Spec):
+class OptimizerSpec(_Spec):
+    # The server optimizers share lr and its schedule; each subclass narrows `name` to its tag.
     stage: ClassVar[str] = "server"
-    name: Literal["sgd"]
+    name: str
     lr: float = Field(1.0, gt=0)
     lr_schedule: LrSchedule | None = Field(None, description="lr over rounds (fedhive/config/lr_schedule.py); none: constant")
 
 
-class MomentumSpec(SgdSpec):
+class SgdSpec(OptimizerSpec):
+    name: Literal["sgd"]
+
+
+class MomentumSpec(OptimizerSpec):
     name: Literal["momentum"]
     momentum: float = Field(0.9, ge=0, lt=1)
 
 
-class AdamSpec(SgdSpec):
-    name: Literal["adam"]
+class _AdaptiveSpec(OptimizerSpec):
     b1: float = Field(0.9, ge=0, lt=1)
     b2: float = Field(0.999, ge=0, lt=1)
     eps: float = Field(1e-8, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
     bias_correction: bool = True
 
 
-class YogiSpec(AdamSpec):
+class AdamSpec(_AdaptiveSpec):
+    name: Literal["adam"]
+
+
+class YogiSpec(_AdaptiveSpec):
     name: Literal["yogi"]
     eps: float = Field(1e-3, gt=0, description="denominator constant (tau in Reddi et al. 2021)")
     bias_correction: bool = False
 
 
-class AdagradSpec(SgdSpec):
+class AdagradSpec(OptimizerSpec):
     name: Literal["adagrad"]
     b1: float = Field(0.0, ge=0, lt=1)
     eps: float = Field(1e-3, gt=0, description="denominator constant (tau in Reddi et al. 2021)")

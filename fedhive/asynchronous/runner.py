@@ -30,6 +30,8 @@ from fedhive.system.work import payload_bytes, samples_processed
 
 COUNTERS = ("stale_dropped", "lost", "unavailable", "updates")
 OUTPUT = "output."  # prefix of the per-round outputs (FedNova's step counts) kept with each result
+# A trained client's result: its batch's tensors, {name: [N, ...]}, and its row in them.
+Result = tuple[dict[str, torch.Tensor], int]
 
 
 class AsyncRunner:
@@ -47,8 +49,8 @@ class AsyncRunner:
         self.busy: set[int] = set()
         self.untrained: list[int] = []
         self.inputs: dict[int, dict[str, torch.Tensor]] = {}  # of untrained tasks
-        self.results: dict[int, dict[str, torch.Tensor]] = {}
-        self.buffer: list[tuple[int, int, dict[str, torch.Tensor]]] = []  # (task, staleness, result)
+        self.results: dict[int, Result] = {}
+        self.buffer: list[tuple[int, int, Result]] = []  # (task, staleness, result)
         self.ring = {0: exp.params}
         self.counts = dict.fromkeys(COUNTERS, 0)
         if self.cfg.arrival_rate is None:
@@ -131,6 +133,7 @@ class AsyncRunner:
         out = train_tasks(self.exp, self.stream, tasks, inputs, self.ring, self.cfg.stacked, self.cfg.chunk_size)
         # Rows stay in the batch's tensors until the server step gathers them: indexing
         # thousands of rows one by one costs more than training a small model.
+        assert isinstance(out.updates, torch.Tensor)  # train_tasks returns rows: no linear aggregate
         batch = {"update": out.updates, "weight": out.weights, "loss": out.metrics["loss"],
                  **{OUTPUT + k: v for k, v in out.outputs.items()}}
         for row, i in enumerate(ids):

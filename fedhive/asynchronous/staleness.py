@@ -29,8 +29,11 @@ def _raw_staleness(config: AsyncConfig, s: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(s)
     if config.staleness == "polynomial":
         return (1.0 + s).pow(-config.a)
-    after = (1.0 / (config.a * (s - config.b) + 1.0) if config.staleness == "hinge"
-             else torch.full_like(s, config.value_after_cutoff))
+    if config.staleness == "hinge":
+        after = 1.0 / (config.a * (s - config.b) + 1.0)
+    else:
+        assert config.value_after_cutoff is not None  # AsyncConfig requires it with staleness threshold
+        after = torch.full_like(s, config.value_after_cutoff)
     return torch.where(s <= config.b, torch.ones_like(s), after)
 
 

@@ -84,7 +84,7 @@ def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[di
     ids = [t.client for t in tasks]
     states = exp.client_states.gather(ids)
     # The algorithm's per-round inputs, taken when each client started.
-    inputs = {k: torch.cat([x[k] for x in inputs]) for k in inputs[0]} if any(inputs) else {}
+    cohort_inputs = {k: torch.cat([x[k] for x in inputs]) for k in inputs[0]} if any(inputs) else {}
     update = exp.algorithm.client_update
     if stacked:
         draws = sorted({t.draw for t in tasks})
@@ -95,9 +95,9 @@ def train_tasks(exp, stream: CandidateStream, tasks: list[Task], inputs: list[di
         inverse[order] = torch.arange(len(order))
         data = Batches(*(t.index_select(0, inverse) for t in data))
         params = torch.stack([ring[t.version] for t in tasks])
-        out = run_stacked(update, params, data, states, inputs, torch.tensor(ids), chunk)
+        out = run_stacked(update, params, data, states, cohort_inputs, torch.tensor(ids), chunk)
     else:
-        out = _train_grouped(exp, tasks, ring, states, inputs)
+        out = _train_grouped(exp, tasks, ring, states, cohort_inputs)
     # As in a sync round, a client whose update is not finite keeps its old state.
     exp.client_states.scatter(ids, kept_states(states, out.states, finite_rows(out.updates)))
     return out

@@ -21,7 +21,7 @@ variant adds only what differs (a gradient correction, a normalization, client s
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, NamedTuple, Protocol, runtime_checkable
+from typing import Callable, Iterator, NamedTuple, Protocol, cast, runtime_checkable
 
 import torch
 
@@ -74,7 +74,7 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
     """FedSGD: the sum over the client's batches of each batch's mean-loss gradient,
     taken at the global parameters, with no local step."""
 
-    def total_loss(params: torch.Tensor, data: Batches):
+    def total_loss(params: torch.Tensor, data: Batches) -> tuple[torch.Tensor, torch.Tensor]:
         per_step = model.masked_loss(params, data.x, data.y, data.mask)
         # Summing per-batch mean losses makes one backward give the sum of batch gradients.
         return per_step.sum(), per_step
@@ -87,8 +87,9 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
         loss = _sample_weighted_loss(per_step, data.mask)
         return ClientResult(g, data.mask.sum(), state, {}, {"loss": loss})
 
-    update.cohort_sum = CohortSum(model)
-    return update
+    fused = cast(FusedUpdate, update)  # the function object takes the protocol's attribute here
+    fused.cohort_sum = CohortSum(model)
+    return fused
 
 
 class CohortSum:
@@ -98,7 +99,7 @@ class CohortSum:
     gradients is the gradient of the weighted sum of losses. `loss` is the forward pass,
     the part worth compiling."""
 
-    def __init__(self, model: FunctionalModel, loss: Callable | None = None):
+    def __init__(self, model: FunctionalModel, loss: Callable | None = None) -> None:
         self.model = model
         self.loss = loss or self.weighted_loss
 
@@ -111,7 +112,8 @@ class CohortSum:
         """The same sum with its forward (hence its backward) compiled by `compile`."""
         return CohortSum(self.model, compile(self.weighted_loss))
 
-    def __call__(self, params: torch.Tensor, data: Steps, coef: Callable[[torch.Tensor], torch.Tensor]):
+    def __call__(self, params: torch.Tensor, data: Steps,
+                 coef: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         owner, samples = data.owner(), data.step_samples().to(params.dtype)
         weights = params.new_zeros(len(data.steps)).index_add_(0, owner, samples)
         step_coef = coef(weights).to(params.dtype)[owner]
@@ -159,20 +161,34 @@ def local_batches(data: Batches, epochs: int, steps: int | None,
         yield x, y, mask
 
 
-def step_gradient(model: FunctionalModel):
+# `(params, x, y, mask) -> (gradient, (loss [1], running statistics))` of one batch.
+StepGradient = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+                        tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]
+
+
+def step_gradient(model: FunctionalModel) -> StepGradient:
     """`(params, x, y, mask) -> (gradient, (loss [1], running statistics))` of one batch's
     mean loss in train mode; the statistics go back in with `model.with_stats` (the
     gradient is 0 on their coordinates)."""
 
-    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+    def step_loss(params: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                  mask: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         per_step, stats = model.train_losses(params, x.unsqueeze(0), y.unsqueeze(0), mask.unsqueeze(0))
         return per_step.sum(), (per_step.detach(), stats)
 
     return grad(step_loss, has_aux=True)
 
 
+class LocalTrainer(Protocol):
+    """`train(params, data, correction=None, inputs=None, trainable=None) -> LocalRun`,
+    what `local_trainer` returns."""
+
+    def __call__(self, params: torch.Tensor, data: Batches, correction: Correction | None = None,
+                 inputs: RoundInputs | None = None, trainable: torch.Tensor | None = None) -> LocalRun: ...
+
+
 def local_trainer(model: FunctionalModel, lr: float, epochs: int = 1, steps: int | None = None,
-                  momentum: float = 0.0, weight_decay: float = 0.0):
+                  momentum: float = 0.0, weight_decay: float = 0.0) -> LocalTrainer:
     """The local SGD loop shared by every local-training algorithm.
 
     Runs `epochs` passes over the client's batches in order, or, when `steps` is set,
@@ -231,7 +247,7 @@ def lr_only(inputs: RoundInputs) -> RoundInputs:
     return {k: v for k, v in inputs.items() if k == LR_INPUT}
 
 
-def local_update(train, correction: Correction | None = None) -> ClientUpdate:
+def local_update(train: LocalTrainer, correction: Correction | None = None) -> ClientUpdate:
     """The client update of a local-training algorithm: run `train` (a `local_trainer`)
     with `correction`, return `params - local` weighted by the client's sample count.
     A variant that needs more (state, outputs) writes its own around `train`."""

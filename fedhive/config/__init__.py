@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from fedhive.algorithms.server_specs import BulyanSpec, KrumSpec, MultiKrumSpec, TransformSpec
 from fedhive.config.privacy import AdaptiveClipConfig, CompressionConfig, PrivacyConfig, SecAggConfig  # noqa: F401
 from fedhive.config.sections import (  # noqa: F401
     _SERVER_FORMS, MODELS, AlgorithmConfig, AttackConfig, CheckpointConfig, ClientConfig, CohortConfig, DataConfig, EngineConfig,
@@ -127,12 +128,17 @@ class Config(Section):
                              "local-training algorithms (fedavg, fedprox, ...)")
         return self
 
+    @property
+    def server_specs(self) -> list[TransformSpec]:
+        """`server` in its list form (validation converts the mapping form to it)."""
+        return self.server.transforms() if isinstance(self.server, ServerConfig) else self.server
+
     @model_validator(mode="after")
     def _krum_fits(self) -> "Config":
-        for spec in self.server:
-            if spec.name in ("krum", "multi_krum") and self.cohort.min <= 2 * spec.f + 2:
+        for spec in self.server_specs:
+            if isinstance(spec, (KrumSpec, MultiKrumSpec)) and self.cohort.min <= 2 * spec.f + 2:
                 raise ValueError(f"server: {spec.name} with f={spec.f} needs cohort.min > 2f + 2 = {2 * spec.f + 2}")
-            if spec.name == "bulyan" and self.cohort.min < 4 * spec.f + 3:
+            if isinstance(spec, BulyanSpec) and self.cohort.min < 4 * spec.f + 3:
                 raise ValueError(f"server: bulyan with f={spec.f} needs cohort.min >= 4f + 3 = {4 * spec.f + 3}")
         return self
 

@@ -9,7 +9,9 @@ from pydantic import (
     BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator,
 )
 
-from fedhive.algorithms.server_specs import AGGREGATES, OPTIMIZERS, SPECS, ServerChain
+from fedhive.algorithms.server_specs import (
+    AGGREGATES, OPTIMIZERS, SPECS, Aggregate, Optimizer, ServerChain, TransformSpec,
+)
 from fedhive.config.lr_schedule import LrSchedule
 
 
@@ -22,6 +24,7 @@ class Section(BaseModel):
     @classmethod
     def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         # pydantic's lax mode reads `true` as 1; and ints must fit the int64 that torch uses.
+        assert info.field_name is not None  # a field validator always runs for a field
         annotation = cls.model_fields[info.field_name].annotation
         types = set(get_args(annotation)) or {annotation}  # `int | None` counts as int
         if types & {int, float} and bool not in types and isinstance(value, bool):
@@ -115,6 +118,13 @@ class DataConfig(Section):
             raise ValueError("path is required when name is 'file'")
         return self
 
+    @property
+    def file_path(self) -> str:
+        """`path`, which name=file requires (checked above)."""
+        if not self.path:
+            raise ValueError("path is required when name is 'file'")
+        return self.path
+
 
 class ModelConfig(Section):
     """The model: a registry name with its parameters, or any `module.path:Class`."""
@@ -166,6 +176,13 @@ class CohortConfig(Section):
             raise ValueError("rate is required by sampler=poisson and only used by it")
         return self
 
+    @property
+    def poisson_rate(self) -> float:
+        """`rate`, which sampler=poisson requires (checked above)."""
+        if self.rate is None:
+            raise ValueError("rate is required by sampler=poisson and only used by it")
+        return self.rate
+
 
 class AlgorithmConfig(Section):
     """Which algorithm runs, by `name` (a module of fedhive/algorithms, or a user's own
@@ -216,8 +233,8 @@ class ServerConfig(Section):
     server optimizer; converted to the list form when the config is validated. Setting a
     field that the chosen aggregate and optimizer do not use is an error."""
 
-    aggregate: Literal[AGGREGATES] = "sum"
-    optimizer: Literal[OPTIMIZERS] = "adam"
+    aggregate: Aggregate = "sum"
+    optimizer: Optimizer = "adam"
     lr: float = Field(1.0, gt=0)
     lr_schedule: LrSchedule | None = Field(None, description="server lr over rounds (fedhive/config/lr_schedule.py)")
     # None: the chosen transform's own default (fedhive/algorithms/server_specs.py).
@@ -242,7 +259,7 @@ class ServerConfig(Section):
                              f"{', '.join(users)}")
         return self
 
-    def transforms(self) -> list[Any]:
+    def transforms(self) -> list[TransformSpec]:
         """The same chain as a list of transform specs."""
         names = (["norm_bound"] if self.max_norm is not None else []) + [self.aggregate, self.optimizer]
         values = {k: v for k, v in self.model_dump().items() if v is not None}

@@ -75,6 +75,7 @@ def federate(data: ArrayData, partition_config: PartitionConfig, clients: int, s
     if data.x_test is not None:
         test = (torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)),
                 torch.as_tensor(np.asarray(data.y_test, dtype=np.int64)))
+    assert data.num_classes is not None  # the arrays come through check_arrays, which sets it
     info = {"source": data.name, "partition": describe_partition(partition_config),
             "partition_seed": seed, "client_test_fraction": client_test_fraction}
     return FederatedDataset(_pack(x, y, train), data.num_classes, client_test, test, batch_size, seed,

@@ -64,7 +64,8 @@ class Steps(NamedTuple):
     steps: torch.Tensor
 
     def to(self, device: torch.device | str) -> "Steps":
-        return Steps(*(None if t is None else t.to(device) for t in self))
+        mask = None if self.mask is None else self.mask.to(device)
+        return Steps(self.x.to(device), self.y.to(device), mask, self.steps.to(device))
 
     @property
     def nbytes(self) -> int:

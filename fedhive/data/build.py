@@ -17,10 +17,12 @@ def build_dataset(config: DataConfig, seed: int) -> ClientData:
     if config.name == "file":
         from fedhive.data import store
 
-        if store.is_saved_dataset(config.path):
-            return store.load(config.path, config.batch_size, seed)
-    source = config.path if config.name == "file" else config.name
-    arrays = SOURCES[config.name].load(config, seed)
+        if store.is_saved_dataset(config.file_path):
+            return store.load(config.file_path, config.batch_size, seed)
+    source = config.file_path if config.name == "file" else config.name
+    load = SOURCES[config.name].load
+    assert load is not None  # only the reference task, returned above, has no loader
+    arrays = load(config, seed)
     if isinstance(arrays, FederatedDataset):  # published with its own clients
         return arrays
     arrays = check_arrays(arrays, str(source), config.drop_nonfinite)

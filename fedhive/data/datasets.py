@@ -46,6 +46,7 @@ def fashion_mnist(config: DataConfig, seed: int) -> ArrayData:
 
 def idx_folder(config: DataConfig, seed: int) -> ArrayData:
     """Any MNIST-format folder (MNIST, KMNIST, EMNIST-digits...) at data.root."""
+    assert config.root is not None  # DataConfig requires root with name idx
     x, y, x_test, y_test = load_idx_folder(Path(config.root))
     return ArrayData(f"idx:{Path(config.root).name}", x, y, int(max(y.max(), y_test.max())) + 1, x_test, y_test)
 
@@ -83,7 +84,7 @@ def user_file(config: DataConfig, seed: int) -> ArrayData:
     """A user's .npz or .csv file at data.path."""
     from fedhive.data.user import read_file
 
-    return read_file(config.path, config.label_column, config.client_column)
+    return read_file(config.file_path, config.label_column, config.client_column)
 
 
 class Source(NamedTuple):

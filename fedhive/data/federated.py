@@ -101,7 +101,10 @@ class FederatedDataset:
             raise ValueError("a FederatedDataset needs a global test set or per-client test splits")
         self.train, self.client_test, self.num_classes = train, client_test, num_classes
         self.separate_test = test is not None
-        self._test = test if test is not None else (client_test.x, client_test.y)
+        if test is None:
+            assert client_test is not None  # checked above
+            test = (client_test.x, client_test.y)
+        self._test = test
         self.batch_size, self.seed, self.name, self.info = batch_size, seed, name, dict(info or {})
         self.num_clients = len(train.offsets) - 1
         self.input_shape = tuple(train.x.shape[1:])

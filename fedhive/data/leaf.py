@@ -82,7 +82,7 @@ class Spec(NamedTuple):
     description: str
     num_classes: int | None  # None: known once read (vocabulary)
     width: int | None  # numeric rows of this width, or None
-    decode_x: Callable[[list, str], Any]  # the concatenated x rows of one file -> array / list
+    decode_x: Callable[[Any, str], Any]  # the concatenated x rows of one file (an array with width) -> array / list
     decode_y: Callable[[list, str], np.ndarray]
     finish: Callable[[Path, DataConfig, Any, Any], tuple[np.ndarray, np.ndarray, dict]] | None = None
 
@@ -131,8 +131,9 @@ def read_splits(folder: Path, spec: Spec) -> tuple[Split, Split]:
 
     files = sorted(folder.glob("train/*.json")) + sorted(folder.glob("test/*.json"))
     value = parsed_cache.cached(folder / CACHE, parsed_cache.source_key(files, spec.description), build)
-    return tuple(Split(v["users"], v["sizes"].numpy(), v["x"].numpy(), v["y"].numpy())
-                 for v in (value["train"], value["test"]))
+    train, test = (Split(v["users"], v["sizes"].numpy(), v["x"].numpy(), v["y"].numpy())
+                   for v in (value["train"], value["test"]))
+    return train, test
 
 
 def _tensors(split: Split) -> dict[str, Any]:

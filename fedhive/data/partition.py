@@ -95,8 +95,8 @@ def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, g: np.random.G
         w = q * (left > 0)
         w[w.sum(1) == 0] = left / left.sum()  # clients whose classes are all gone
         want = g.multinomial(need, w / w.sum(1, keepdims=True))
-        for k in np.flatnonzero(want.sum(0) > left):  # over-asked classes: grant what is left, at random
-            want[:, k] = g.multivariate_hypergeometric(want[:, k], left[k])
+        for c in np.flatnonzero(want.sum(0) > left):  # over-asked classes: grant what is left, at random
+            want[:, c] = g.multivariate_hypergeometric(want[:, c], left[c])
         counts += want
         need -= want.sum(1)
         left -= want.sum(0)

@@ -50,7 +50,9 @@ def save(ds: FederatedDataset, path: str | Path) -> dict[str, Any]:
               "info": {k: v for k, v in ds.info.items() if k != "hash"}, "hash": content_hash(tensors)}
     buf = io.BytesIO()
     if path.suffix == ".npz":
-        np.savez(buf, header=np.array(json.dumps(header)), **{k: v.numpy() for k, v in tensors.items()})
+        arrays = {k: v.numpy() for k, v in tensors.items()}
+        # numpy's stub: a **dict of arrays might fill savez's bool `allow_pickle`, so it is refused
+        np.savez(buf, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
     elif path.suffix == ".pt":
         torch.save({"header": json.dumps(header), "tensors": tensors}, buf)
     else:

@@ -30,7 +30,7 @@ class ReferenceTask:
     every round and independent of how clients are grouped."""
 
     num_features = 2
-    input_shape = (2,)
+    input_shape: tuple[int, ...] = (2,)
     num_classes = 2
 
     def __init__(self, config: DataConfig, seed: int):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,6 +60,7 @@ def read_clients(path: Path, fields: tuple[str, ...]) -> tuple[list[str], dict[s
     with handle as f:
         if "examples" not in f:
             raise UserError(f"{path}: no 'examples' group (TFF files hold examples/<client>/<field>)")
+        columns: dict[str, list[np.ndarray]]
         clients, columns = list(f["examples"]), {k: [] for k in fields}
         for client in clients:
             group = f["examples"][client]
@@ -75,7 +78,7 @@ def _strings(values: np.ndarray) -> list[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-def _emnist(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path, state: Any) -> Split:
+def _emnist(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path) -> Split:
     pixels, labels = columns["pixels"], columns["label"]
     x = np.concatenate(pixels).astype(np.float32).reshape(-1, 1, 28, 28) if pixels else np.zeros((0, 1, 28, 28))
     return Split(clients, np.array([len(p) for p in pixels], dtype=np.int64), x,
@@ -85,7 +88,7 @@ def _emnist(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path
 _TFF_TABLE = text.char_table("".join(TFF_CHARS), unknown=len(TFF_CHARS))
 
 
-def _shakespeare(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path, state: Any) -> Split:
+def _shakespeare(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path) -> Split:
     """Every window of 81 characters of every snippet: 80 inputs, the next one the label."""
     xs, sizes = [], []
     for snippets in columns["snippets"]:
@@ -111,7 +114,8 @@ def _vocabulary(folder: Path, columns: dict[str, list[np.ndarray]], size: int) -
     return {**vocab, "<bos>": len(vocab) + 2, "<eos>": len(vocab) + 3}
 
 
-def _stackoverflow(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path, vocab: dict) -> Split:
+def _stackoverflow(clients: list[str], columns: dict[str, list[np.ndarray]], path: Path,
+                   vocab: dict[str, int]) -> Split:
     """[<bos>, w1..] -> [w1.., <eos>], 20 word ids each, padded with 0 (masked in the loss)."""
     sentences = [s for client in columns["tokens"] for s in _strings(client)]
     ids = text.word_ids([["<bos>", *s.split(), "<eos>"] for s in sentences], vocab, WORDS + 1)
@@ -128,16 +132,17 @@ def load(name: str, config: DataConfig, seed: int) -> FederatedDataset:
     train_raw = read_clients(folder / files.train, files.fields)
     test_raw = read_clients(folder / files.test, files.fields)
     info: dict[str, Any] = {"folder": str(folder)}
+    decode: Callable[[list[str], dict[str, list[np.ndarray]], Path], Split]
     if name == "fed_emnist":
-        decode, state, num_classes = _emnist, None, 62
+        decode, num_classes = _emnist, 62
     elif name == "fed_shakespeare":
-        decode, state, num_classes = _shakespeare, None, len(TFF_CHARS) + 1
+        decode, num_classes = _shakespeare, len(TFF_CHARS) + 1
     else:
-        decode, state = _stackoverflow, _vocabulary(folder, train_raw[1], config.vocab_size)
-        num_classes = max(state.values()) + 1
+        vocab = _vocabulary(folder, train_raw[1], config.vocab_size)
+        decode, num_classes = partial(_stackoverflow, vocab=vocab), max(vocab.values()) + 1
         info["vocabulary"] = num_classes
-    train = decode(*train_raw, folder / files.train, state)
-    test = decode(*test_raw, folder / files.test, state)
+    train = decode(*train_raw, folder / files.train)
+    test = decode(*test_raw, folder / files.test)
     if name == "fed_emnist" and max(train.y.max(initial=0), test.y.max(initial=0)) >= num_classes:
         raise UserError(f"{folder / files.train}: a label is outside 0..{num_classes - 1}")
     return from_splits(config, seed, name, train, test, num_classes, info)

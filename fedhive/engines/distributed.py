@@ -109,9 +109,11 @@ class DistributedEngine:
         full = gather_rows(self.group, round, rows, slices, self.rank, self._agree_schema(round, rows), params.device)
         metrics = {k.removeprefix("metric/"): v for k, v in full.items() if k.startswith("metric/")}
         outputs = {k.removeprefix("output/"): v for k, v in full.items() if k.startswith("output/")}
+        updates: torch.Tensor | ReducedUpdates
         if linear is None:
             updates = full["update"]
         else:  # partial sums of disjoint slices add up to the cohort's sum: one all_reduce of [P]
+            assert isinstance(local.updates, ReducedUpdates)  # reduced above
             updates = ReducedUpdates(self.group.all_reduce(round, local.updates.total), full["finite"].bool())
         self.comm_s = time.perf_counter() - t0
         return CohortResult(updates, full["weight"], metrics, _own_rows(states, local.states, mine), outputs)

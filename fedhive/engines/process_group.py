@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, TypedDict, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -98,7 +99,13 @@ class ProcessGroup:
 
 
 
-_JOINED: dict[str, Liveness | None] = {}
+class _Joined(TypedDict, total=False):
+    liveness: Liveness | None
+    log: Path  # this rank's native stderr log
+    failed: None  # set when the group broke
+
+
+_JOINED: _Joined = {}
 
 
 def _join(config: EngineConfig, device: torch.device, rank: int, world: int) -> "Liveness | None":

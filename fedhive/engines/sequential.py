@@ -41,7 +41,8 @@ class SequentialEngine:
         and `inputs` its per-round inputs from the server, `{name: [K, ...]}` each.
         Returns the `[K, P]` rows even when the aggregate is `linear`: this engine is the
         reference that others are checked against."""
-        results, failures = [], []
+        results: list[ClientResult | None] = []
+        failures: list[str] = []
         for i, cid in enumerate(client_ids):
             data = dataset.cohort_batches(round, [cid]).to(params.device)
             data = type(data)(*(t[0] for t in data))
@@ -59,7 +60,8 @@ class SequentialEngine:
         return stack_results(results, params, states)
 
 
-def stack_results(results: list, params: torch.Tensor, states: dict[str, torch.Tensor] | None = None) -> CohortResult:
+def stack_results(results: list[ClientResult | None], params: torch.Tensor,
+                  states: dict[str, torch.Tensor] | None = None) -> CohortResult:
     """Stack per-client ClientResults into one CohortResult, preserving client order.
 
     A failed client (None) gets a NaN update, weight 0, its input state, and NaN outputs
@@ -76,9 +78,9 @@ def stack_results(results: list, params: torch.Tensor, states: dict[str, torch.T
         return ClientResult(params.new_full((params.numel(),), float("nan")), params.new_zeros(()),
                             {k: v[i] for k, v in states.items()}, nan(ok.outputs), nan(ok.metrics))
 
-    results = [r if r is not None else failed(i) for i, r in enumerate(results)]
-    updates = torch.stack([r.update for r in results])
-    weights = torch.stack([r.weight.to(params.dtype) for r in results])
-    metrics = {k: torch.stack([r.metrics[k] for r in results]) for k in ok.metrics}
-    stack = lambda name: {k: torch.stack([getattr(r, name)[k] for r in results]) for k in getattr(ok, name)}  # noqa: E731
+    rows = [r if r is not None else failed(i) for i, r in enumerate(results)]
+    updates = torch.stack([r.update for r in rows])
+    weights = torch.stack([r.weight.to(params.dtype) for r in rows])
+    metrics = {k: torch.stack([r.metrics[k] for r in rows]) for k in ok.metrics}
+    stack = lambda name: {k: torch.stack([getattr(r, name)[k] for r in rows]) for k in getattr(ok, name)}  # noqa: E731
     return CohortResult(updates, weights, metrics, stack("state"), stack("outputs"))

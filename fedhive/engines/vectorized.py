@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import torch
 from torch.func import vmap
@@ -217,13 +218,14 @@ def _concat(parts: list[CohortResult], params: torch.Tensor, linear: LinearAggre
         empty = params.new_zeros(0, params.numel())
         updates = linear.reduce(empty, params.new_zeros(0)) if linear is not None else empty
         return CohortResult(updates, params.new_zeros(0), {}, {}, {})
-    if linear is not None:
-        total = parts[0].updates.total
-        for p in parts[1:]:
-            total = total + p.updates.total
-        updates = ReducedUpdates(total, torch.cat([p.updates.finite for p in parts]))
+    if linear is not None:  # every chunk ran under the linear aggregate, so was reduced
+        reduced = [cast(ReducedUpdates, p.updates) for p in parts]
+        total = reduced[0].total
+        for r in reduced[1:]:
+            total = total + r.total
+        updates = ReducedUpdates(total, torch.cat([r.finite for r in reduced]))
     else:
-        updates = torch.cat([p.updates for p in parts])
+        updates = torch.cat([cast(torch.Tensor, p.updates) for p in parts])
     # Keys every chunk has: a chunk whose clients all failed has no metrics to give.
     cat = lambda name: {  # noqa: E731
         k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)

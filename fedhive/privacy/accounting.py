@@ -96,13 +96,13 @@ def epsilon(noise_multiplier: float, steps: int, delta: float, sampling: Samplin
 
 def _calibrate(target_epsilon: float, steps: int, delta: float, sampling: Sampling, kind: str,
                discretization: float) -> float:
-    dpa = _dp_accounting()
-    make_event: Callable[[float], dpa.DpEvent] = lambda z: dpa.SelfComposedDpEvent(  # noqa: E731
+    accounting = _dp_accounting()  # not `dpa`: the annotation below names the module's types
+    make_event: Callable[[float], dpa.DpEvent] = lambda z: accounting.SelfComposedDpEvent(  # noqa: E731
         round_event(z, sampling), steps
     )
-    return float(dpa.calibrate_dp_mechanism(
+    return float(accounting.calibrate_dp_mechanism(
         lambda: make_accountant(kind, sampling, discretization), make_event, target_epsilon, delta,
-        dpa.LowerEndpointAndGuess(0.0, 1.0),
+        accounting.LowerEndpointAndGuess(0.0, 1.0),
     ))
 
 

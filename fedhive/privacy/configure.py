@@ -25,7 +25,7 @@ def sampling_of(config: Config) -> Sampling:
     if config.privacy.mechanism == "local":
         return Sampling("all")
     if c.sampler == "poisson":
-        return Sampling("poisson", rate=c.rate, population=n)
+        return Sampling("poisson", rate=c.poisson_rate, population=n)
     if c.min != c.max:
         raise UserError(
             f"privacy.mechanism: central DP needs cohort.sampler=poisson or a fixed cohort size "
@@ -75,10 +75,7 @@ ROBUST = ("median", "trimmed_mean", "krum", "multi_krum")
 
 def _no_robust_aggregate(config: Config) -> None:
     """Central DP hands the server one noised sum: a robust aggregate has no cohort to judge."""
-    from fedhive.config import ServerConfig
-
-    specs = config.server.transforms() if isinstance(config.server, ServerConfig) else config.server
-    robust = [s.name for s in specs if s.name in ROBUST]
+    robust = [s.name for s in config.server_specs if s.name in ROBUST]
     if robust:
         raise UserError(f"server: {robust[0]} cannot follow privacy.mechanism=central: the server sees one noised "
                         "sum, not the clients' updates (use local DP, or aggregate sum/mean)")
@@ -136,7 +133,7 @@ def apply_privacy(config: Config, algorithm: Any) -> Any:
         sampling = sampling_of(config)
         server = then_aggregated(central_chain(config, noise_multiplier(config, sampling), sampling), server)
     elif p.secagg.enabled:
-        aggregate = next(s.name for s in config.server if s.stage == "aggregate")
+        aggregate = next(s.name for s in config.server_specs if s.stage == "aggregate")
         if aggregate not in ("sum", "mean"):
             raise UserError(f"privacy.secagg needs the server aggregate sum or mean, got {aggregate}")
         server = chain(("secagg", _secagg(config)), ("algorithm", server))

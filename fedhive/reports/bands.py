@@ -58,7 +58,7 @@ def plot_groups(groups: dict[str, list[Run]], out: Path, x: str = "round", band:
             ax.plot(grid, mean, color=colour, label=f"{label} (n={len(runs)})")
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     what = "± 1 std" if band == "std" else "min–max"
-    labels = tuple(f"{label} (mean over seeds, band {what})" for label in ("test accuracy", "test loss"))
+    labels = (f"test accuracy (mean over seeds, band {what})", f"test loss (mean over seeds, band {what})")
     return save_panels(fig, axes, x, labels, out)
 
 

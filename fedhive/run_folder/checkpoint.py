@@ -104,7 +104,7 @@ def load_latest(folder: Path, map_location: str | torch.device = "cpu") -> tuple
 class Checkpointer:
     """Saves an experiment every `checkpoint.every` rounds and at its last round."""
 
-    def __init__(self, folder: Path, config: CheckpointConfig):
+    def __init__(self, folder: Path | None, config: CheckpointConfig):
         self.folder, self.config = folder, config
         self.saved_round: int | None = None
 

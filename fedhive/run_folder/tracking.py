@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -95,7 +96,7 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def build_trackers(names: list[str], run_dir: Path, config: dict[str, Any], config_text: str,
+def build_trackers(names: Sequence[str], run_dir: Path, config: dict[str, Any], config_text: str,
                    start_round: int) -> list[Any]:
     """One hook per configured tracker; each has `log(row)` and `close(summary, run_dir)`."""
     make = {"tensorboard": lambda: TensorBoardTracker(run_dir, config_text, start_round),

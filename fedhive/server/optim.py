@@ -34,7 +34,7 @@ def learning_rate(lr: LearningRate, ctx: RoundContext) -> float:
 def sgd(lr: LearningRate) -> Transform:
     """params <- params - lr * g."""
 
-    def update(g: torch.Tensor, state, ctx: RoundContext):
+    def update(g: torch.Tensor, state: tuple[()], ctx: RoundContext) -> tuple[torch.Tensor, tuple[()]]:
         return -learning_rate(lr, ctx) * g, state
 
     return Transform(lambda params: (), update, "server")
@@ -47,7 +47,7 @@ class MomentumState(NamedTuple):
 def momentum(lr: LearningRate, momentum: float = 0.9) -> Transform:
     """Server momentum (FedAvgM): v <- momentum v + g; params <- params - lr v."""
 
-    def update(g: torch.Tensor, state: MomentumState, ctx: RoundContext):
+    def update(g: torch.Tensor, state: MomentumState, ctx: RoundContext) -> tuple[torch.Tensor, MomentumState]:
         v = momentum * state.velocity + g
         return -learning_rate(lr, ctx) * v, MomentumState(v)
 
@@ -57,7 +57,8 @@ def momentum(lr: LearningRate, momentum: float = 0.9) -> Transform:
 class AdamState(NamedTuple):
     """First and second moment estimates, shared by adam, yogi and adagrad."""
 
-    count: torch.Tensor
+    # optax's name; it shadows tuple.count, which nothing here calls.
+    count: torch.Tensor  # type: ignore[assignment]
     mu: torch.Tensor
     nu: torch.Tensor
 
@@ -70,7 +71,7 @@ def _adaptive(second_moment: SecondMoment, lr: LearningRate, b1: float, b2: floa
     def init(params: torch.Tensor) -> AdamState:
         return AdamState(torch.zeros((), dtype=torch.int64), torch.zeros_like(params), torch.zeros_like(params))
 
-    def update(g: torch.Tensor, state: AdamState, ctx: RoundContext):
+    def update(g: torch.Tensor, state: AdamState, ctx: RoundContext) -> tuple[torch.Tensor, AdamState]:
         count = state.count + 1
         mu = b1 * state.mu + (1 - b1) * g
         nu = second_moment(state.nu, g)

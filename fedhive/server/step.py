@@ -3,7 +3,7 @@ to a cohort's updates and commit only a finite model; dropped clients keep their
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import torch
 
@@ -46,14 +46,16 @@ def server_step(server: Transform, params: torch.Tensor, server_state: Any, upda
         return StepResult(params, server_state, False, not_ready)
     if not finite_rows(updates).any():
         return StepResult(params, server_state, False, "no client update was usable")
-    step, new_state = server.update(updates, server_state, ctx)
+    # Rows, or their ReducedUpdates when the chain starts with a linear aggregate (Transform.linear).
+    step, new_state = server.update(cast(torch.Tensor, updates), server_state, ctx)
     new = params + (mixing_rate * step if mixing_rate != 1 else step)
     if not torch.isfinite(new).all():
         return StepResult(params, server_state, False, "the server step was not finite")
     return StepResult(new, new_state, True)
 
 
-def kept_states(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor], usable: torch.Tensor):
+def kept_states(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor],
+                usable: torch.Tensor) -> dict[str, torch.Tensor]:
     """The cohort's client states to store: the new ones, except that a client whose
     update was dropped keeps its old state."""
     return {k: torch.where(usable.view(-1, *[1] * (v.dim() - 1)), v, old[k]) if k in old else v for k, v in new.items()}

@@ -38,7 +38,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 def is_finished(run_dir: Path, config: Config) -> bool:
     """The run wrote its summary after its last round, or stopped early by `stop:`."""
     summary = read_summary(run_dir)
-    return bool(summary) and (summary.get("rounds", 0) >= config.rounds or summary.get("stop_round") is not None)
+    return summary is not None and (summary.get("rounds", 0) >= config.rounds or summary.get("stop_round") is not None)
 
 
 def _check_same_config(run_dir: Path, config: Config) -> None:

@@ -32,7 +32,8 @@ class Devices:
         self.config, self.num_clients, self.seed = config, num_clients, seed
         self._trace = load_device_trace(config.trace, num_clients, config.trace_assign) if config.trace else None
         av = config.availability
-        self._online = load_availability_trace(av.trace, num_clients, config.trace_assign) if av.kind == "trace" else None
+        self._online = load_availability_trace(av.trace, num_clients, config.trace_assign) \
+            if av.kind == "trace" and av.trace else None  # the config requires a trace with kind trace
         self._profiles: dict[int, tuple[float, float, float]] = {}
 
     def profile(self, client: int) -> tuple[float, float, float]:
@@ -40,7 +41,8 @@ class Devices:
         p = self._profiles.get(client)
         if p is None:
             if self._trace is not None:
-                p = tuple(self._trace[col][client] for col in ("seconds_per_sample", "upload", "download"))
+                t = self._trace
+                p = (t["seconds_per_sample"][client], t["upload"][client], t["download"][client])
             else:
                 c, s = self.config, self.seed
                 p = (draw(c.speed, s, client, "system-speed"), draw(c.upload, s, client, "system-upload"),

@@ -24,21 +24,24 @@ def keyed_normal(seed: int, round: int, client: int, purpose: str) -> float:
 
 def draw(dist: Distribution, seed: int, client: int, purpose: str) -> float:
     """One client's value of `dist`: a pure function of (seed, client, purpose)."""
+    value = dist.value
+    if value is None:  # SystemConfig sets each quantity's default value
+        raise ValueError(f"draw {purpose}: the distribution has no value")
     if dist.dist == "constant":
-        return dist.value
+        return value
     n = lambda: keyed_normal(seed, rng.GLOBAL, client, purpose)  # noqa: E731
     u = lambda: keyed_uniform(seed, rng.GLOBAL, client, purpose + "/u")  # noqa: E731
     d = dist.dist
     if d == "lognormal":
-        return dist.value * math.exp(dist.sigma * n())
+        return value * math.exp(dist.sigma * n())
     if d == "normal":
-        return max(dist.value + dist.sigma * n(), dist.floor)
+        return max(value + dist.sigma * n(), dist.floor)
     if d == "pareto":  # u lies in (0, 1), so the power never divides by zero
-        return min(dist.value * u() ** (-1.0 / dist.alpha), dist.cap)
+        return min(value * u() ** (-1.0 / dist.alpha), dist.cap)
     if d == "uniform":
         return dist.low + (dist.high - dist.low) * u()
     if d == "exponential":
-        return max(-dist.value * math.log(u()), dist.floor)
+        return max(-value * math.log(u()), dist.floor)
     if d == "halfnormal":
-        return dist.value + dist.sigma * abs(n())
+        return value + dist.sigma * abs(n())
     raise ValueError(f"unknown distribution {d!r}")

@@ -40,7 +40,7 @@ class PoissonCohort:
     K distinct clients uniformly, which has the same law and costs O(K), not O(N)."""
 
     def __init__(self, config: CohortConfig, num_clients: int, seed: int):
-        self.rate, self.num_clients, self.seed = config.rate, num_clients, seed
+        self.rate, self.num_clients, self.seed = config.poisson_rate, num_clients, seed
 
     @property
     def expected_size(self) -> float:

@@ -60,7 +60,7 @@ def _client_id(value: Any, field: str, where: str) -> int:
 def _device_rows(kind: str, data: Any, field: str) -> list[dict[str, Any]]:
     """Normalise every accepted layout to a list of dicts with client + DEVICE_COLUMNS."""
     if kind == "json" and isinstance(data, dict):
-        first = next(iter(data.values()), {})
+        first = next(iter(data.values()), None)
         if isinstance(first, dict) and "computation" in first:  # FedScale device info
             rows = []
             for i, k in enumerate(sorted(data, key=lambda s: int(s) if str(s).isdigit() else s)):
@@ -116,7 +116,7 @@ def load_availability_trace(path: str, num_clients: int, assign: str = "exact",
     if kind == "csv":
         if data and not {"client", "start", "end"} <= set(data[0]):
             raise UserError(f"{field}: {path}: expected columns client, start, end")
-        pairs = [(r["client"], [r["start"], r["end"]]) for r in data]
+        pairs: list[tuple[Any, Any]] = [(r["client"], [r["start"], r["end"]]) for r in data]
     elif isinstance(data, dict):
         pairs = [(k, iv) for k, ivs in data.items() for iv in (ivs if isinstance(ivs, list) else [None])]
     else:
