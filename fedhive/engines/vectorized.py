@@ -13,7 +13,7 @@ from torch.func import vmap
 
 from fedhive import rng
 from fedhive.client.state import ClientStateStore
-from fedhive.client.update import ClientUpdate, FusedUpdate
+from fedhive.client.update import ClientUpdate, CohortSum, FusedUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches, Steps, packed
 from fedhive.data.federated import ClientData, DrawsSteps, reported_work
@@ -100,7 +100,7 @@ class VectorizedEngine:
         if state.get("compiled", -1.0) >= 0:
             self._compile.decided = bool(state["compiled"])
 
-    def _fused(self, update, linear) -> Callable | None:
+    def _fused(self, update, linear) -> CohortSum | None:
         """The update's fused cohort path, when it applies (a linear aggregate, engine.fused)."""
         if linear is None or not self.config.fused or not isinstance(update, FusedUpdate):
             return None
