@@ -49,9 +49,10 @@ class ReferenceTask:
         x = torch.empty(sum(counts), b, self.num_features)
         lo = 0
         for g, s in zip(rng.generators(self.seed, round, ids, "data"), counts):
-            torch.rand(s, b, self.num_features, generator=g, out=x[lo:lo + s])
+            # Bit-identical to `torch.rand(...) * 2 - 1` (2u - 1 is exact in float32), in one pass.
+            x[lo:lo + s].uniform_(-1, 1, generator=g)
             lo += s
-        return Steps(x.mul_(2).sub_(1), label(x), None, steps)
+        return Steps(x, label(x), None, steps)
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
         """The cohort's data padded to its longest client: x `[K, S, B, 2]` (padding zero)."""
