@@ -45,6 +45,12 @@ def generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str
     return torch.Generator().manual_seed(key(seed, round, client, purpose))
 
 
+def generators(seed: int, round: int, clients: torch.Tensor, purpose: str = "") -> list[torch.Generator]:
+    """`generator(seed, round, c, purpose)` for every c of an int64 tensor: the keys come
+    from one tensor pass (`keys`), leaving only the generators' seeding per client."""
+    return [torch.Generator().manual_seed(k) for k in keys(seed, round, clients, purpose).tolist()]
+
+
 def numpy_generator(seed: int, round: int = GLOBAL, client: int = GLOBAL, purpose: str = "") -> np.random.Generator:
     """A numpy generator from the same key, for draws torch offers no generator for
     (Dirichlet, log-normal, Pareto)."""

@@ -43,3 +43,12 @@ def test_cohort_keys_equal_the_scalar_keys():
     got = rng.keys(3, 12, torch.tensor(clients), "data").tolist()
     assert got == [rng.key(3, 12, c, "data") for c in clients]
     assert rng.keys(3, 12, torch.tensor(clients), "other").tolist() != got
+
+
+def test_bulk_generators_draw_what_each_client_draws_alone():
+    clients = torch.tensor([5, 0, 2**33, 5])
+    bulk = [torch.rand(4, generator=g) for g in rng.generators(9, 3, clients, "data")]
+    alone = [torch.rand(4, generator=rng.generator(9, 3, c, "data")) for c in clients.tolist()]
+    assert all(torch.equal(b, a) for b, a in zip(bulk, alone))
+    assert torch.equal(bulk[0], bulk[3]) and not torch.equal(bulk[0], bulk[1])
+    assert rng.generators(9, 3, torch.tensor([], dtype=torch.int64), "data") == []

@@ -42,16 +42,17 @@ class ReferenceTask:
         """The cohort's data packed client after client: x `[sum of steps, B, 2]`.
 
         Each client draws straight into its slice of one buffer from its keyed generator
-        (one per client and round); the whole buffer is then labelled at once."""
-        steps = self._steps(round, client_ids)
+        (one per client and round, keyed in bulk); the whole buffer is then labelled at once."""
+        ids = _ids(client_ids)
+        steps = self._steps(round, ids)
         b, counts = self.config.batch_size, steps.tolist()
         x = torch.empty(sum(counts), b, self.num_features)
         lo = 0
-        for c, s in zip(client_ids, counts):
-            torch.rand(s, b, self.num_features, generator=rng.generator(self.seed, round, int(c), "data"),
-                       out=x[lo:lo + s])
+        for g, s in zip(rng.generators(self.seed, round, ids, "data"), counts):
+            # Bit-identical to `torch.rand(...) * 2 - 1` (2u - 1 is exact in float32), in one pass.
+            x[lo:lo + s].uniform_(-1, 1, generator=g)
             lo += s
-        return Steps(x.mul_(2).sub_(1), label(x), None, steps)
+        return Steps(x, label(x), None, steps)
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
         """The cohort's data padded to its longest client: x `[K, S, B, 2]` (padding zero)."""
@@ -68,13 +69,13 @@ class ReferenceTask:
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Each client's number of batches this round, without drawing its data; engines
         group clients of equal work to cut padding."""
-        return self._steps(round, client_ids).tolist()
+        return self._steps(round, _ids(client_ids)).tolist()
 
-    def _steps(self, round: int, client_ids: Sequence[int]) -> torch.Tensor:
+    def _steps(self, round: int, ids: torch.Tensor) -> torch.Tensor:
         """Each client's batch count, `[K]` int64, from one keyed uniform per client,
         computed for the whole cohort in a few tensor operations."""
         lo, hi = self.config.batches.min, self.config.batches.max
-        keys = rng.keys(self.seed, round, torch.as_tensor(list(client_ids), dtype=torch.int64), "data-steps")
+        keys = rng.keys(self.seed, round, ids, "data-steps")
         u = rng.keyed_uniform(keys.unsqueeze(-1), 1).squeeze(-1)
         return lo + (u * (hi - lo + 1)).long()
 
@@ -92,3 +93,10 @@ class ReferenceTask:
         """No fixed per-client labels either: each round's data is fresh."""
         return None
 
+
+
+def _ids(client_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Client ids as an int64 tensor, without a Python call per id when they already are one."""
+    if isinstance(client_ids, torch.Tensor):
+        return client_ids.to(torch.int64)
+    return torch.as_tensor(list(client_ids), dtype=torch.int64)

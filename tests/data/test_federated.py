@@ -101,3 +101,18 @@ def test_from_arrays_errors():
         from_arrays(np.ones((30, 2)), np.arange(30) % 2, clients=3, partition="dirichlet", alpha=-1)
     with pytest.raises(UserError, match="client_test_fraction"):
         from_arrays(np.ones((30, 2)), np.arange(30) % 2, clients=3, client_test_fraction=0.0)
+
+
+def test_each_shuffle_is_the_clients_own_keyed_permutation_in_any_cohort_order():
+    from fedhive import rng
+
+    ds = tiny()
+    for ids in ([0, 1, 2], [2, 1, 0], [1, 0]):
+        b = ds.cohort_batches(6, ids)
+        for k, c in enumerate(ids):
+            start, n = int(ds.train.offsets[c]), int(ds.train.sizes[c])
+            rows = b.x[k][b.mask[k] > 0][:, 0].long()
+            expected = start + torch.randperm(n, generator=rng.generator(11, 6, c, "shuffle"))
+            assert torch.equal(rows, expected)  # a permutation of exactly its own rows
+            assert sorted(rows.tolist()) == list(range(start, start + n))
+    assert ds.cohort_batches(6, []).x.shape == (0, 0, 2, 3)

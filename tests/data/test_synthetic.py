@@ -60,6 +60,18 @@ def test_packed_steps_are_the_padded_batches_without_padding():
     assert torch.equal(steps.x[lo:lo + int(steps.steps[2])], alone.x)
 
 
+def test_a_clients_packed_data_is_its_keyed_draw_whatever_the_cohort_order():
+    from fedhive import rng
+
+    task = ReferenceTask(DataConfig(batch_size=30), seed=3)
+    for ids in ([8, 100_000, 3], [3, 8, 100_000]):
+        steps = task.cohort_steps(4, torch.tensor(ids))
+        los = [0, *steps.steps.cumsum(0).tolist()]
+        for k, c in enumerate(ids):
+            own = torch.rand(int(steps.steps[k]), 30, 2, generator=rng.generator(3, 4, c, "data")) * 2 - 1
+            assert torch.equal(steps.x[los[k]:los[k + 1]], own)
+
+
 def test_batch_counts_cover_the_range_and_do_not_depend_on_the_cohort():
     task = ReferenceTask(DataConfig(), seed=0)
     counts = task.work(3, list(range(2000)))

@@ -146,6 +146,28 @@ def test_chunk_size_derived_from_memory_bound():
     assert calls == [8, 32]
 
 
+def test_fused_chunks_hold_at_most_fused_chunk_bytes(monkeypatch):
+    import fedhive.engines.vectorized as vectorized
+
+    monkeypatch.setattr(vectorized, "FUSED_CHUNK_BYTES", 50_000)
+    exp, update = _reference()
+    chunks = []
+
+    class Spy(ReferenceTask):
+        def cohort_steps(self, round, ids):
+            chunks.append(len(ids))
+            return super().cohort_steps(round, ids)
+
+    spy, ids, linear = Spy(exp.config.data, exp.config.seed), list(range(400)), sum_updates().linear
+    engine = _engine(max_memory_mb=1024)
+    got = engine.run(update, exp.params, spy, 0, ids, linear=linear)
+    per_client = engine._bytes_per_client
+    assert chunks[0] == 8 and sum(chunks) == 400 and len(chunks) >= 4
+    assert all(n == int(50_000 // per_client) for n in chunks[1:-1])  # the byte cap, not max_memory_mb
+    whole = _engine(chunk_size=400).run(update, exp.params, exp.dataset, 0, ids, linear=linear)
+    torch.testing.assert_close(got.updates.total, whole.updates.total, rtol=1e-5, atol=0)  # summation order
+
+
 def test_compile_failure_says_so_once_and_runs_uncompiled(monkeypatch, capsys):
     def broken_compile(fn, **kwargs):
         def fail(*args):
