@@ -83,6 +83,8 @@ def plan(quick: bool, threads: int | None) -> list[tuple[str, str, int | None, i
 
 def run_all(args: argparse.Namespace) -> list[dict]:
     jobs, samples = plan(args.quick, args.threads), {}
+    if args.only:
+        jobs = [j for j in jobs if any(j[0].startswith(prefix) for prefix in args.only)]
     for rep in range(args.repeats):
         for section, name, clients, rounds, warmup, threads in jobs:  # interleaved: one of each per repeat
             print(f"repeat {rep + 1}/{args.repeats}: {section}: {name}", file=sys.stderr, flush=True)
@@ -149,6 +151,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=None, help="repeats per variant (default 3, --quick 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads in every worker (default: torch's)")
     p.add_argument("--markdown", type=Path, help="rewrite the table block of this Markdown file")
+    p.add_argument("--only", action="append", metavar="SECTION",
+                   help="measure only the sections starting with this (repeatable), e.g. --only async")
     p.add_argument("--note", default="", help="a line printed (and written) under the machine line")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
@@ -159,7 +163,7 @@ def main() -> None:
         return worker(args)
     args.repeats = args.repeats or (1 if args.quick else 3)
     rows = run_all(args)
-    startup = None if args.quick else goals.startup_seconds(args.repeats)
+    startup = None if args.quick or args.only else goals.startup_seconds(args.repeats)
     header = machine(args) + (f"\n\n{args.note}" if args.note else "")
     started = (f"\n\nStart-up: `fedhive run rounds=1` {startup['run_s']:.2f} s wall, `import torch` "
                f"{startup['torch_s']:.2f} s." if startup else "")
