@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 # The reference experiment as first published, kept beside the repository (override with
 # FEDHIVE_SEED_LOOP); the speed goals are stated against it.
 SEED_LOOP = Path(os.environ.get("FEDHIVE_SEED_LOOP", REPO.parent / "shared" / "reference" / "seed_loop.py"))
+# FLSim on the async FedBuff workload (5,000 updates, ~100 in flight, buffer 10), as
+# measured when the goals were set on this machine class. It is not rerun here: installing
+# FLSim replaces the project's torch, so the figure is quoted, never measured by this run.
+FLSIM_UPDATES_PER_S = 65.0
 
 
 def seed_loop(threads: int | None) -> dict:
@@ -84,14 +88,22 @@ def goals(rows: list[dict], startup: dict | None) -> list[tuple[str, str, str]]:
     for section in dict.fromkeys(r["section"] for r in rows if r["section"].startswith("reference")):
         seed, hand = _ms(rows, section, "seed loop"), _ms(rows, section, "hand-written fused")
         default, comp = _ms(rows, section, "fedhive vectorized"), _ms(rows, section, "fedhive vectorized+compile")
-        hog = _ms(rows, section, "fedhive vectorized, CPU hog")
         seq = _ms(rows, section, "fedhive sequential")
         add(f"{section}: default ≥ 10× the seed loop", _ratio(seed, default), "{:.1f}×", lambda v: v >= 10)
         add(f"{section}: default ≤ 1.1× hand-written fused", _ratio(default, hand), "{:.2f}×", lambda v: v <= 1.1)
         add(f"{section}: compile ≥ 30× the seed loop", _ratio(seed, comp), "{:.1f}×", lambda v: v >= 30)
         add(f"{section}: compile never slower than default", _ratio(comp, default), "{:.2f}×", lambda v: v <= 1.05)
         add(f"{section}: default not slower than sequential", _ratio(default, seq), "{:.2f}×", lambda v: v <= 1.0)
-        add(f"{section}: with a CPU hog ≤ 1.5× quiet", _ratio(hog, default), "{:.2f}×", lambda v: v <= 1.5)
+    add("busy machine: default beside a CPU hog ≤ 1.5× quiet",
+        _ratio(_ms(rows, "busy machine", "fedhive default, CPU hog"), _ms(rows, "busy machine", "fedhive default")),
+        "{:.2f}×", lambda v: v <= 1.5)
+    fedbuff = [r for r in rows if r["section"] == "async FedBuff" and r["variant"] == "fedhive async FedBuff"]
+    if fedbuff:
+        add(f"async FedBuff: ≥ 30× FLSim ({FLSIM_UPDATES_PER_S:.0f} updates/s, quoted)",
+            fedbuff[0]["updates_per_s"] / FLSIM_UPDATES_PER_S, "{:.1f}×", lambda v: v >= 30)
+    add("async FedBuff: ≥ 10× the plain event loop",
+        _ratio(_ms(rows, "async FedBuff", "plain event loop"), _ms(rows, "async FedBuff", "fedhive async FedBuff")),
+        "{:.1f}×", lambda v: v >= 10)
     k = [r for r in rows if r["section"] == "scaling K=10000" and r["variant"] == "fedhive vectorized"]
     if k:
         add("K = 10,000: ≤ 1.0 s/round", k[0]["ms"] / 1000, "{:.2f} s", lambda v: v <= 1.0)
@@ -100,6 +112,14 @@ def goals(rows: list[dict], startup: dict | None) -> list[tuple[str, str, str]]:
         add("start-up: `fedhive run rounds=1` ≤ 2 s beyond torch's import",
             startup["run_s"] - startup["torch_s"], "{:.2f} s", lambda v: v <= 2.0)
     return out
+
+
+def flsim_line(rows: list[dict]) -> str:
+    """The quoted FLSim figure under the table, when the run measured the async workload."""
+    if not any(r["section"] == "async FedBuff" for r in rows):
+        return ""
+    return (f"\n\nFLSim, async FedBuff workload: {FLSIM_UPDATES_PER_S:.0f} client updates/s, the figure measured "
+            "when the goals were set on this machine class (not run by this script).")
 
 
 def goals_table(rows: list[dict], startup: dict | None) -> str:

@@ -101,10 +101,11 @@ def run_plain(round_fn, rounds: int, warmup: int, clients: int | None) -> dict:
     return {"seconds": timed, "rounds": rounds - warmup, "updates": updates, "accuracy": acc}
 
 
-def run_fedhive(engine: list[str], rounds: int, warmup: int, clients: int | None) -> dict:
-    """fedhive's round loop, at the thread count the bench set for this process."""
-    threads = f"engine.threads={torch.get_num_threads()}"
-    config = load_config(None, [f"rounds={rounds}", *workload(clients), threads, *engine])
+def run_fedhive(engine: list[str], rounds: int, warmup: int, clients: int | None, pinned: bool = True) -> dict:
+    """fedhive's round loop, at the thread count the bench set for this process (`pinned`)
+    or, as a user runs it, at the count fedhive picks (`engine` may set `engine.threads`)."""
+    threads = [f"engine.threads={torch.get_num_threads()}"] if pinned else []
+    config = load_config(None, [f"rounds={rounds}", *workload(clients), *threads, *engine])
     exp = Experiment(config)
     timed = updates = 0.0
     for r in range(rounds):
@@ -122,11 +123,13 @@ VARIANTS = {
     "fedhive sequential": lambda *a: run_fedhive(["engine.name=sequential"], *a),
     "fedhive vectorized": lambda *a: run_fedhive(["engine.name=vectorized"], *a),
     "fedhive vectorized+compile": lambda *a: run_fedhive(["engine.name=vectorized", "engine.compile=true"], *a),
-    "fedhive vectorized, CPU hog": lambda *a: _with_hog(run_fedhive, ["engine.name=vectorized"], *a),
+    "fedhive default": lambda *a: run_fedhive([], *a, pinned=False),
+    "fedhive default, CPU hog": lambda *a: _with_hog(run_fedhive, [], *a, pinned=False),
+    "fedhive threads=2, CPU hog": lambda *a: _with_hog(run_fedhive, ["engine.threads=2"], *a, pinned=False),
     "seed loop": lambda *a: goals.seed_loop(torch.get_num_threads()),
 }
 
 
-def _with_hog(fn, *args):
+def _with_hog(fn, *args, **kwargs):
     with goals.cpu_hog():
-        return fn(*args)
+        return fn(*args, **kwargs)

@@ -41,3 +41,25 @@ def test_a_run_without_dp_does_not_import_dp_accounting(tmp_path):
     assert proc.returncode == 0, proc.stderr[-500:]
     assert "fedhive.privacy.accounting" in modules or "fedhive.experiment" in modules
     assert not {m for m in modules if m.split(".")[0] == "dp_accounting"}
+
+
+# Packages a plain run (no DP, no secure aggregation, no tracking, no plots) never needs.
+OPTIONAL = ("matplotlib", "dp_accounting", "rich", "pandas", "cryptography", "sklearn", "scipy", "h5py",
+            "orjson", "mlflow", "tensorboard", "torch._dynamo", "torch._inductor")
+
+
+def test_a_plain_run_imports_no_optional_package():
+    code = ("import sys\n"
+            "import fedhive.cli, fedhive.experiment\n"
+            "from fedhive.config import load_config\n"
+            "exp = fedhive.experiment.Experiment(load_config(None, ['rounds=2']))\n"
+            "exp.run(save=False)\n"
+            "assert exp.history[-1]['round'] == 2\n"
+            "print('\\n'.join(sorted(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    modules = set(proc.stdout.split())
+    assert {"fedhive.cli", "fedhive.experiment", "torch"} <= modules  # the list was read
+    loaded = sorted(m for m in modules for p in OPTIONAL if m == p or m.startswith(p + "."))
+    assert loaded == []

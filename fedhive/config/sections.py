@@ -296,7 +296,8 @@ class EngineConfig(Section):
         False, description="torch.compile the fused gradient step's forward: true from round 1; auto only when "
         "the run's rounds repay the compile (timed on round 2)")
     fail_fast: bool = Field(False, description="re-raise a failing client update instead of dropping it (debugging)")
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: 1 for tiny models, else torch's")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: the count given to "
+                                                        "torch, else 1 for tiny models, else torch's")
     # The distributed engine (a torch.distributed process group; see README "Distributed runs").
     workers: int = Field(1, ge=1, description="processes to start on this machine; > 1 implies name=distributed")
     local: Literal["vectorized", "sequential"] = Field("vectorized", description="engine each rank runs its slice with")

@@ -19,6 +19,8 @@ class StopConfig(Section):
 def should_stop(history: list[dict[str, Any]], stop: StopConfig) -> bool:
     """Whether the rounds so far meet a stopping rule. A function of the metrics rows
     alone, so a resumed run stops at the same round as an uninterrupted one."""
+    if stop.target_accuracy is None and stop.patience is None:
+        return False  # no rule: not worth a pass over the whole history every round
     evals = [(r["round"], r["test_accuracy"]) for r in history if r.get("test_accuracy") is not None]
     if not evals:
         return False
