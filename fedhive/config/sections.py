@@ -44,8 +44,8 @@ class IntRange(Section):
         return self
 
 
-MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "resnet", "resnet_gn", "char_lstm", "word_lstm",
-          "bag_of_words")
+MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "simple_cnn", "resnet", "resnet_gn", "char_lstm",
+          "word_lstm", "bag_of_words")
 
 
 class PartitionConfig(Section):
