@@ -192,6 +192,12 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return tree
 
 
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A raw config mapping with `key=value` overrides merged in, unvalidated (so a later
+    override may set the same key again); `data` is left unchanged."""
+    return _merge(data, parse_overrides(overrides))
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
@@ -270,7 +276,7 @@ def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Co
     """Validate a raw mapping plus dotted overrides into a Config, or raise UserError."""
     if isinstance(data.get("algorithm"), str):
         data = {**data, "algorithm": {"name": data["algorithm"]}}
-    merged = _with_defaults(_merge(data, parse_overrides(overrides or [])))
+    merged = _with_defaults(apply_overrides(data, overrides or []))
     try:
         return Config.model_validate(merged)
     except ValidationError as e:
