@@ -199,11 +199,19 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A raw config mapping with `key=value` overrides merged in, unvalidated (so a later
+    override may set the same key again); `data` is left unchanged."""
+    return merge_mappings(data, parse_overrides(overrides))
+
+
+def merge_mappings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` merged into a copy of `base`: sections merge key by key, a mapping into a list
+    addresses its items (`_merge_into_list`), any other value replaces."""
     out = dict(base)
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = merge_mappings(out[k], v)
         elif isinstance(v, dict) and isinstance(out.get(k), list):
             out[k] = _merge_into_list(k, out[k], v)
         else:
@@ -222,7 +230,7 @@ def _merge_into_list(name: str, items: list[Any], extra: dict[str, Any]) -> list
             i, v = owners[0], {k: v}
         if not 0 <= i < len(out) or not isinstance(out[i], dict) or not isinstance(v, dict):
             raise UserError(f"{name} is a list of {len(out)} items: override an item as {name}.<index>.<field>=value")
-        out[i] = _merge(out[i], v)
+        out[i] = merge_mappings(out[i], v)
     return out
 
 
@@ -270,14 +278,14 @@ def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     from fedhive.algorithms.registry import find_algorithm
 
     defaults = {k: v for k, v in find_algorithm(name).defaults.items() if not isinstance(raw.get(k), list)}
-    return _merge(defaults, raw)
+    return merge_mappings(defaults, raw)
 
 
 def build_config(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a raw mapping plus dotted overrides into a Config, or raise UserError."""
     if isinstance(data.get("algorithm"), str):
         data = {**data, "algorithm": {"name": data["algorithm"]}}
-    merged = _with_defaults(_merge(data, parse_overrides(overrides or [])))
+    merged = _with_defaults(apply_overrides(data, overrides or []))
     try:
         return Config.model_validate(merged)
     except ValidationError as e:

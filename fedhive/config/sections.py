@@ -47,18 +47,23 @@ class IntRange(Section):
         return self
 
 
-MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "resnet", "resnet_gn", "char_lstm", "word_lstm",
-          "bag_of_words")
+MODELS = ("reference", "logistic", "mlp", "cnn", "femnist_cnn", "simple_cnn", "resnet", "resnet_gn", "char_lstm",
+          "word_lstm", "bag_of_words")
 
 
 class PartitionConfig(Section):
     """How a dataset's samples are split among clients (fedhive/data/partition.py)."""
 
-    name: Literal["iid", "dirichlet", "dirichlet_classes", "shards", "quantity_skew", "similarity", "natural"] = "iid"
-    alpha: float = Field(0.5, gt=0, description="dirichlet, dirichlet_classes: Dirichlet concentration")
+    name: Literal["iid", "dirichlet", "dirichlet_classes", "label_quantity", "shards", "quantity_skew", "similarity",
+                  "natural"] = "iid"
+    alpha: float = Field(0.5, gt=0, description="dirichlet, dirichlet_classes, quantity_skew dirichlet: Dirichlet "
+                         "concentration")
     min_size: int = Field(10, ge=1, description="dirichlet_classes, quantity_skew: fewest samples a client holds")
+    balanced: bool = Field(False, description="dirichlet_classes: NIID-Bench's rule, a client holding N / C samples "
+                           "gets no share of later classes")
+    labels_per_client: int = Field(2, ge=1, description="label_quantity: classes each client holds (#C = k)")
     shards_per_client: int = Field(2, ge=1, description="shards: label-sorted shards per client")
-    sizes: Literal["lognormal", "power_law"] = Field("lognormal", description="quantity_skew: the size law")
+    sizes: Literal["lognormal", "power_law", "dirichlet"] = Field("lognormal", description="quantity_skew: the size law")
     sigma: float = Field(1.0, gt=0, description="quantity_skew lognormal: std of log sizes")
     exponent: float = Field(1.5, gt=0, description="quantity_skew power_law: Pareto tail index")
     similarity: float = Field(0.0, ge=0, le=1, description="similarity: fraction of the data shuffled IID, the rest "

@@ -98,7 +98,7 @@ def from_arrays(x: Any, y: Any, *, clients: int = 100, partition: str | Partitio
                 name: str = "arrays", drop_nonfinite: bool = False, **partition_params: Any) -> FederatedDataset:
     """Federate your own arrays (numpy or torch): `x [N, ...]`, integer labels `y [N]`.
 
-    `partition` names a partitioner (iid, dirichlet, shards, quantity_skew, natural) and
+    `partition` names a partitioner (iid, dirichlet, label_quantity, shards, quantity_skew, ...) and
     `partition_params` its parameters (alpha=0.1, min_size=10, ...); `groups [N]` gives
     each sample's natural client (for partition="natural"). Without `x_test`, the global
     test set is the union of the clients' test splits. The arrays are checked first

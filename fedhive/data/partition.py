@@ -16,8 +16,9 @@ from fedhive.errors import UserError
 
 MAX_DIRICHLET_TRIES = 1000
 # The config fields each partitioner reads (for reports and dataset headers).
-PARAMETERS = {"iid": (), "dirichlet": ("alpha",), "dirichlet_classes": ("alpha", "min_size"), "shards": ("shards_per_client",),
-              "quantity_skew": ("sizes", "sigma", "exponent", "min_size"), "similarity": ("similarity",),
+PARAMETERS = {"iid": (), "dirichlet": ("alpha",), "dirichlet_classes": ("alpha", "min_size", "balanced"),
+              "label_quantity": ("labels_per_client",), "shards": ("shards_per_client",),
+              "quantity_skew": ("sizes", "sigma", "exponent", "alpha", "min_size"), "similarity": ("similarity",),
               "natural": ()}
 
 
@@ -107,27 +108,65 @@ def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, g: np.random.G
     return from_owner(owner, num_clients)
 
 
+def _cut(p: np.ndarray, n: int) -> np.ndarray:
+    """Counts of n items cut at the cumulative proportions p (floored, the last takes the rest)."""
+    counts = np.diff(np.floor(np.cumsum(np.concatenate([[0.0], p])) * n).astype(np.int64))
+    counts[-1] += n - counts.sum()  # float rounding of the last cut
+    return counts
+
+
+def _too_few(alpha: float, num_clients: int, min_size: int, what: str = "") -> UserError:
+    return UserError(
+        f"data.partition.min_size: no Dirichlet(alpha={alpha}){what} draw in {MAX_DIRICHLET_TRIES} gave each of "
+        f"{num_clients} clients {min_size} samples; lower min_size or data.clients, or raise alpha")
+
+
 def dirichlet_classes(labels: np.ndarray, num_clients: int, alpha: float, min_size: int,
-                      g: np.random.Generator) -> Partition:
+                      g: np.random.Generator, balanced: bool = False) -> Partition:
     """Label and size skew, in the per-class form of NIID-Bench and Flower's
     DirichletPartitioner: each class's samples are split among the clients in proportions
-    drawn from Dir(alpha * 1_C), so client sizes vary too. The whole draw is repeated until
-    every client holds at least `min_size` samples."""
+    drawn from Dir(alpha * 1_C), so client sizes vary too. `balanced` is NIID-Bench's rule:
+    a client already holding N / C samples gets no share of the classes dealt after. The
+    whole draw is repeated until every client holds at least `min_size` samples."""
     _check_enough(len(labels), num_clients, min_size)
     classes = [np.flatnonzero(labels == k) for k in np.unique(labels)]
     for _ in range(MAX_DIRICHLET_TRIES):
         owner = np.empty(len(labels), dtype=np.int64)
+        held = np.zeros(num_clients, dtype=np.int64)
         for idx in classes:
             p = g.dirichlet(np.full(num_clients, alpha))
-            counts = np.diff(np.floor(np.cumsum(np.concatenate([[0.0], p])) * len(idx)).astype(np.int64))
-            counts[-1] += len(idx) - counts.sum()  # float rounding of the last cut
+            if balanced:
+                p = p * (held < len(labels) / num_clients)  # someone is below N / C until the last class
+                p = p / p.sum()
+            counts = _cut(p, len(idx))
+            held += counts
             owner[idx[g.permutation(len(idx))]] = np.repeat(np.arange(num_clients), counts)
-        if np.bincount(owner, minlength=num_clients).min() >= min_size:
+        if held.min() >= min_size:
             return from_owner(owner, num_clients)
-    raise UserError(
-        f"data.partition.min_size: no Dirichlet(alpha={alpha}) draw in {MAX_DIRICHLET_TRIES} gave each of "
-        f"{num_clients} clients {min_size} samples; lower min_size or data.clients, or raise alpha"
-    )
+    raise _too_few(alpha, num_clients, min_size)
+
+
+def label_quantity(labels: np.ndarray, num_clients: int, labels_per_client: int,
+                   g: np.random.Generator) -> Partition:
+    """Quantity-based label imbalance (NIID-Bench's #C = k): client i holds class i mod K and
+    k - 1 other classes drawn at random; each class is split into equal parts (differing by
+    at most one) among the clients that hold it."""
+    values, y = np.unique(labels, return_inverse=True)
+    k = len(values)
+    if labels_per_client > k:
+        raise UserError(f"data.partition.labels_per_client: {labels_per_client} exceeds the dataset's {k} classes")
+    if num_clients < k:
+        raise UserError(f"data.clients: label_quantity needs a client for each of the {k} classes, got {num_clients}")
+    holds = np.zeros((num_clients, k), dtype=bool)
+    for i in range(num_clients):
+        others = np.delete(np.arange(k), i % k)
+        holds[i, [i % k, *g.choice(others, labels_per_client - 1, replace=False)]] = True
+    owner = np.empty(len(y), dtype=np.int64)
+    for c in range(k):
+        idx = np.flatnonzero(y.reshape(-1) == c)
+        holders = np.flatnonzero(holds[:, c])
+        owner[idx[g.permutation(len(idx))]] = np.repeat(holders, equal_sizes(len(idx), len(holders)))
+    return from_owner(owner, num_clients)
 
 
 def shards(labels: np.ndarray, num_clients: int, shards_per_client: int, g: np.random.Generator) -> Partition:
@@ -160,10 +199,25 @@ def similarity(labels: np.ndarray, num_clients: int, s: float, g: np.random.Gene
     return from_owner(owner, num_clients)
 
 
+def dirichlet_sizes(num_samples: int, num_clients: int, alpha: float, min_size: int,
+                    g: np.random.Generator) -> np.ndarray:
+    """NIID-Bench's quantity skew: client shares q ~ Dir(alpha * 1_C), redrawn until every
+    client's cut of the samples holds at least `min_size`."""
+    _check_enough(num_samples, num_clients, min_size)
+    for _ in range(MAX_DIRICHLET_TRIES):
+        sizes = _cut(g.dirichlet(np.full(num_clients, alpha)), num_samples)
+        if sizes.min() >= min_size:
+            return sizes
+    raise _too_few(alpha, num_clients, min_size, " sizes")
+
+
 def skewed_sizes(num_samples: int, num_clients: int, law: str, sigma: float, exponent: float,
-                 min_size: int, g: np.random.Generator) -> np.ndarray:
-    """Client sizes summing to num_samples, each >= min_size, proportional above the
-    minimum to draws from LogNormal(0, sigma) or a Pareto law with tail index `exponent`."""
+                 min_size: int, g: np.random.Generator, alpha: float = 0.5) -> np.ndarray:
+    """Client sizes summing to num_samples, each >= min_size: for `lognormal` and
+    `power_law` proportional above the minimum to draws from LogNormal(0, sigma) or a
+    Pareto law with tail index `exponent`; for `dirichlet`, `dirichlet_sizes`."""
+    if law == "dirichlet":
+        return dirichlet_sizes(num_samples, num_clients, alpha, min_size, g)
     _check_enough(num_samples, num_clients, min_size)
     w = g.lognormal(0.0, sigma, num_clients) if law == "lognormal" else g.pareto(exponent, num_clients) + 1.0
     share = w / w.sum() * (num_samples - num_clients * min_size)
@@ -174,9 +228,9 @@ def skewed_sizes(num_samples: int, num_clients: int, law: str, sigma: float, exp
 
 
 def quantity_skew(num_samples: int, num_clients: int, g: np.random.Generator, law: str = "lognormal",
-                  sigma: float = 1.0, exponent: float = 1.5, min_size: int = 1) -> Partition:
+                  sigma: float = 1.0, exponent: float = 1.5, min_size: int = 1, alpha: float = 0.5) -> Partition:
     """Size skew: client sizes from `skewed_sizes`, samples assigned uniformly at random."""
-    sizes = skewed_sizes(num_samples, num_clients, law, sigma, exponent, min_size, g)
+    sizes = skewed_sizes(num_samples, num_clients, law, sigma, exponent, min_size, g, alpha)
     return from_owner(_split_owner(sizes, g), num_clients)
 
 
@@ -196,11 +250,14 @@ def partition(config: PartitionConfig, labels: np.ndarray, num_clients: int, see
     if config.name == "dirichlet":
         return dirichlet(labels, num_clients, config.alpha, g)
     if config.name == "dirichlet_classes":
-        return dirichlet_classes(labels, num_clients, config.alpha, config.min_size, g)
+        return dirichlet_classes(labels, num_clients, config.alpha, config.min_size, g, config.balanced)
+    if config.name == "label_quantity":
+        return label_quantity(labels, num_clients, config.labels_per_client, g)
     if config.name == "shards":
         return shards(labels, num_clients, config.shards_per_client, g)
     if config.name == "quantity_skew":
-        return quantity_skew(len(labels), num_clients, g, config.sizes, config.sigma, config.exponent, config.min_size)
+        return quantity_skew(len(labels), num_clients, g, config.sizes, config.sigma, config.exponent, config.min_size,
+                             config.alpha)
     if config.name == "similarity":
         return similarity(labels, num_clients, config.similarity, g)
     if groups is None:

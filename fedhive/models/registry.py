@@ -25,6 +25,7 @@ _MODELS: dict[str, tuple[Callable[[ModelConfig, tuple[int, ...], int], nn.Module
     "mlp": (lambda cfg, shape, k: standard.mlp(shape, k, cfg.hidden), "cross_entropy"),
     "cnn": (lambda cfg, shape, k: standard.cnn(shape, k, cfg.channels, cfg.dense, cfg.norm), "cross_entropy"),
     "femnist_cnn": (lambda cfg, shape, k: vision.femnist_cnn(shape, k), "cross_entropy"),
+    "simple_cnn": (lambda cfg, shape, k: vision.simple_cnn(shape, k), "cross_entropy"),
     "resnet": (lambda cfg, shape, k: vision.resnet(shape, k, cfg.channels), "cross_entropy"),
     "resnet_gn": (lambda cfg, shape, k: vision.resnet_gn(shape, k, cfg.channels), "cross_entropy"),
     "char_lstm": (lambda cfg, shape, k: token_model("char_lstm", shape, sequence.TokenLSTM(k, cfg.embedding, cfg.lstm)),

@@ -19,6 +19,21 @@ def femnist_cnn(input_shape: Sequence[int], num_classes: int) -> nn.Module:
     return standard.cnn(input_shape, num_classes, (32, 64), 2048)
 
 
+def simple_cnn(input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """NIID-Bench's simple CNN (Li et al. 2022, LeNet-5 style): 5x5 'valid' convolutions of 6
+    and 16 channels, each with ReLU and 2x2 max-pooling, then dense ReLU layers of 120 and 84."""
+    if len(input_shape) not in (2, 3):
+        raise UserError(f"model.name: simple_cnn needs image inputs [C, H, W], the dataset's are {tuple(input_shape)}")
+    c, h, w = (1, *input_shape) if len(input_shape) == 2 else input_shape
+    if min(h, w) < 16:
+        raise UserError(f"model.name: simple_cnn needs images of at least 16x16, the dataset's are {h}x{w}")
+    side = lambda n: ((n - 4) // 2 - 4) // 2  # noqa: E731  two valid 5x5 convolutions, each pooled by 2
+    return nn.Sequential(*([nn.Unflatten(1, (1, h))] if len(input_shape) == 2 else []),
+                         nn.Conv2d(c, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(16 * side(h) * side(w), 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, num_classes))
+
+
 def group_norm(channels: int) -> nn.Module:
     return nn.GroupNorm(min(GROUPS, channels), channels)
 

@@ -1,6 +1,7 @@
 """Reproductions that are measurements rather than training sweeps: LEAF's synthetic
-statistics, SCAFFOLD's exact quadratic fixed point, DP-FedAvg's ε against dp-accounting.
-Each takes the output folder and its spec's params and returns (rows, figure)."""
+statistics, SCAFFOLD's exact quadratic fixed point, DP-FedAvg's ε against dp-accounting
+(and its accuracy at each ε). Each takes the output folder and its spec's params and
+returns (rows, figure)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ import numpy as np
 
 def _figure(draw: Callable, out: Path, xlabel: str, ylabel: str, log: str = "") -> Path:
     """One-panel PNG: `draw(ax)` then labels, log axes, legend."""
+    return _panels(out, [(draw, xlabel, ylabel, log)])
+
+
+def _panels(out: Path, panels: list[tuple[Callable, str, str, str]]) -> Path:
+    """A PNG of panels side by side, each (draw(ax), xlabel, ylabel, log axes "x"/"y")."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,16 +25,17 @@ def _figure(draw: Callable, out: Path, xlabel: str, ylabel: str, log: str = "") 
 
     from fedhive.run_folder.files import save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    draw(ax)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if "x" in log:
-        ax.set_xscale("log")
-    if "y" in log:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), dpi=100, squeeze=False)
+    for ax, (draw, xlabel, ylabel, log) in zip(axes[0], panels):
+        draw(ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if "x" in log:
+            ax.set_xscale("log")
+        if "y" in log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
     fig.tight_layout()
     save_figure(fig, out)
     plt.close(fig)
@@ -76,12 +83,14 @@ def scaffold_quadratic(out: Path, steps: list[int], rounds: int = 100) -> tuple[
     return rows, _figure(draw, out / "figure.png", "round", "‖w − w*‖", log="y")
 
 
-def dp_epsilon(out: Path, noise: list[float], rate: float, rounds: int, delta: float,
-               every: int = 10) -> tuple[list[dict[str, Any]], Path]:
+def dp_epsilon(out: Path, noise: list[float], rate: float, rounds: int, delta: float, every: int = 10,
+               training: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], Path]:
     """ε of fedhive's per-round meter (the metrics' `epsilon` column) and of dp-accounting's
-    default PLD accountant called directly, for Poisson sampling at `rate`."""
+    default PLD accountant called directly, for Poisson sampling at `rate` (rows `part:
+    accounting`). `training: {config, noise}` also trains that config with central DP at this
+    rate for each of its noise multipliers (rows `part: training`: final test accuracy, the
+    run's ε column and dp-accounting's ε for its rounds), plotted as accuracy against ε."""
     import torch
-    from dp_accounting import GaussianDpEvent, PoissonSampledDpEvent, pld
 
     from fedhive.privacy.accounting import Sampling, epsilon_meter
     from fedhive.server.chain import RoundContext
@@ -93,20 +102,56 @@ def dp_epsilon(out: Path, noise: list[float], rate: float, rounds: int, delta: f
         for t in at:
             ctx = RoundContext(round=t - 1, params=torch.zeros(1), weights=torch.ones(1))
             meter.update(torch.zeros(1), meter.init(torch.zeros(1)), ctx)
-            acc = pld.PLDAccountant()
-            acc.compose(PoissonSampledDpEvent(rate, GaussianDpEvent(z)), t)
             ours.append(ctx.metrics["epsilon"])
-            ref.append(float(acc.get_epsilon(delta)))
+            ref.append(_pld_epsilon(z, rate, t, delta))
         curves[z] = (at, ours, ref)
-        rows.append({"z": z, "q": rate, "rounds": rounds, "delta": delta, "epsilon": ours[-1],
+        rows.append({"part": "accounting", "z": z, "q": rate, "rounds": rounds, "delta": delta, "epsilon": ours[-1],
                      "dp_accounting": ref[-1], "max_diff": float(np.max(np.abs(np.subtract(ours, ref))))})
+    panels = [(lambda ax: _epsilon_curves(ax, curves), "round", f"ε at δ={delta:g}", "y")]
+    if training is not None:
+        trained = [_dp_training(out, training["config"], z, rate, delta) for z in training["noise"]]
+        rows += trained
+        panels.append((lambda ax: _accuracy_at_epsilon(ax, trained), f"ε at δ={delta:g} (dp-accounting)",
+                       "final test accuracy", "x"))
+    return rows, _panels(out / "figure.png", panels)
 
-    def draw(ax):
-        for i, (z, (at, ours, ref)) in enumerate(curves.items()):
-            ax.plot(at, ours, color=f"C{i}", label=f"fedhive z={z}")
-            ax.plot(at, ref, "o", color=f"C{i}", fillstyle="none", label=f"dp-accounting z={z}")
 
-    return rows, _figure(draw, out / "figure.png", "round", f"ε at δ={delta:g}", log="y")
+def _pld_epsilon(z: float, rate: float, rounds: int, delta: float) -> float:
+    """dp-accounting's default PLD ε for `rounds` Poisson-sampled Gaussian mechanisms."""
+    from dp_accounting import GaussianDpEvent, PoissonSampledDpEvent, pld
+
+    acc = pld.PLDAccountant()
+    acc.compose(PoissonSampledDpEvent(rate, GaussianDpEvent(z)), rounds)
+    return float(acc.get_epsilon(delta))
+
+
+def _epsilon_curves(ax, curves: dict) -> None:
+    for i, (z, (at, ours, ref)) in enumerate(curves.items()):
+        ax.plot(at, ours, color=f"C{i}", label=f"fedhive z={z}")
+        ax.plot(at, ref, "o", color=f"C{i}", fillstyle="none", label=f"dp-accounting z={z}")
+
+
+def _dp_training(out: Path, config: dict[str, Any], z: float, rate: float, delta: float) -> dict[str, Any]:
+    """Train `config` with central DP (Poisson cohorts at `rate`, noise multiplier z) into
+    out/dp-z<z>: its final test accuracy, its ε column and dp-accounting's ε for its rounds."""
+    from fedhive import run
+    from fedhive.config import apply_overrides, build_config
+
+    history = run(build_config(apply_overrides(config, [
+        f"output_dir={out}", f"name=dp-z{z}", "privacy.mechanism=central", f"privacy.noise_multiplier={z}",
+        f"privacy.delta={delta}", "cohort.sampler=poisson", f"cohort.rate={rate}"])), quiet=True)
+    accuracy = [h["test_accuracy"] for h in history if h.get("test_accuracy") is not None][-1]
+    rounds, epsilon = history[-1]["round"], float(history[-1]["epsilon"])
+    reference = _pld_epsilon(z, rate, rounds, delta)
+    return {"part": "training", "z": z, "q": rate, "rounds": rounds, "delta": delta, "epsilon": epsilon,
+            "dp_accounting": reference, "max_diff": abs(epsilon - reference), "accuracy": float(accuracy)}
+
+
+def _accuracy_at_epsilon(ax, rows: list[dict[str, Any]]) -> None:
+    ax.plot([r["dp_accounting"] for r in rows], [r["accuracy"] for r in rows], "o-", label="DP-FedAvg")
+    for r in rows:
+        ax.annotate(f"z={r['z']}", (r["dp_accounting"], r["accuracy"]), textcoords="offset points", xytext=(4, 4),
+                    fontsize="small")
 
 
 MEASURES: dict[str, Callable[..., tuple[list[dict[str, Any]], Path]]] = {

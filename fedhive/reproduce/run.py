@@ -58,9 +58,9 @@ def sweep_rows(spec: dict[str, Any], folder: Path, jobs: int | None, quiet: bool
 def write_base(spec: dict[str, Any], path: Path) -> Path:
     """The base config with the variant's overrides merged in (so a sweep may set the same
     key again), as the YAML file the sweeps start from."""
-    from fedhive.config import _merge, parse_overrides
+    from fedhive.config import apply_overrides
 
-    config = _merge(spec["base"], parse_overrides(spec.get("overrides", [])))
+    config = apply_overrides(spec["base"], spec.get("overrides", []))
     atomic_write(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode())
     return path
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fedhive.config import read_yaml
+from fedhive.config import merge_mappings, read_yaml
 from fedhive.errors import UserError
 
 PAPERS = Path(__file__).resolve().parents[2] / "configs" / "papers"
@@ -40,15 +40,17 @@ def load(name: str, folder: Path | None = None) -> dict[str, Any]:
 
 
 def variant(spec: dict[str, Any], quick: bool) -> dict[str, Any]:
-    """The spec to run: `quick:` adds its overrides to the base, and replaces the arms, sweeps,
-    the measure's params and the checks it names."""
+    """The spec to run: `quick:` adds its overrides to the base, merges its params into the
+    measure's (so it names only what it changes), and replaces the arms, sweeps, checks and
+    published numbers it names."""
     if not quick:
         return spec
     if "quick" not in spec:
         raise UserError(f"reproduce {spec['name']}: has no --quick variant")
     q = spec["quick"]
-    out = dict(spec, overrides=[*spec.get("overrides", []), *q.get("overrides", [])])
-    for key in ("arms", "sweeps", "params", "checks", "published"):
+    out = dict(spec, overrides=[*spec.get("overrides", []), *q.get("overrides", [])],
+               params=merge_mappings(spec.get("params", {}), q.get("params", {})))
+    for key in ("arms", "sweeps", "checks", "published"):
         if key in q:
             out[key] = q[key]
     return out

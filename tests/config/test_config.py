@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedhive.config import Config, build_config, load_config, parse_overrides
+from fedhive.config import Config, apply_overrides, build_config, load_config, parse_overrides
 from fedhive.errors import UserError
 from tests.conftest import REPO
 
@@ -28,6 +28,14 @@ def test_overrides_are_parsed_as_yaml_and_nested():
                     ["rounds=20", "seed=3", "cohort.min=5", "cohort.max=10", "server.eps=1e-6"])
     assert (c.rounds, c.seed, c.cohort.min, c.cohort.max, c.server[1].eps) == (20, 3, 5, 10, 1e-6)
     assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
+
+
+def test_apply_overrides_merges_into_a_raw_mapping_and_leaves_it_unchanged():
+    raw = {"rounds": 5, "client": {"lr": 0.1, "epochs": 2}, "server": [{"name": "mean"}, {"name": "sgd", "lr": 1.0}]}
+    merged = apply_overrides(raw, ["client.lr=0.01", "server.lr=0.5", "data.clients=10"])
+    assert merged == {"rounds": 5, "client": {"lr": 0.01, "epochs": 2},
+                      "server": [{"name": "mean"}, {"name": "sgd", "lr": 0.5}], "data": {"clients": 10}}
+    assert raw["client"]["lr"] == 0.1 and raw["server"][1]["lr"] == 1.0
 
 
 @pytest.mark.parametrize(

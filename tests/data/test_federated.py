@@ -72,7 +72,7 @@ def test_from_arrays_union_test_and_save_load_roundtrip(tmp_path):
     assert ds.num_clients == 6 and ds.num_classes == 3 and not ds.separate_test
     assert len(ds.train.y) + len(ds.client_test.y) == 300
     assert torch.equal(ds.test_set(0)[1], ds.client_test.y)
-    assert ds.info["partition"] == {"name": "dirichlet_classes", "alpha": 1.0, "min_size": 5}
+    assert ds.info["partition"] == {"name": "dirichlet_classes", "alpha": 1.0, "min_size": 5, "balanced": False}
     for suffix in (".pt", ".npz"):
         path = tmp_path / f"ds{suffix}"
         header = save(ds, path)

@@ -21,6 +21,9 @@ def assert_exact_cover(part: P.Partition, n: int) -> None:
     PartitionConfig(name="dirichlet", alpha=0.1),
     PartitionConfig(name="dirichlet", alpha=100.0),
     PartitionConfig(name="dirichlet_classes", alpha=0.5),
+    PartitionConfig(name="dirichlet_classes", alpha=0.5, balanced=True),
+    PartitionConfig(name="label_quantity", labels_per_client=1),
+    PartitionConfig(name="label_quantity", labels_per_client=3),
     PartitionConfig(name="shards", shards_per_client=2),
     PartitionConfig(name="quantity_skew", sizes="lognormal", sigma=1.0),
     PartitionConfig(name="quantity_skew", sizes="power_law", exponent=1.5),
@@ -87,6 +90,52 @@ def test_dirichlet_classes_impossible_min_size_is_a_user_error(monkeypatch):
     monkeypatch.setattr(P, "MAX_DIRICHLET_TRIES", 20)
     with pytest.raises(UserError, match="no Dirichlet.alpha=0.01. draw in 20"):
         P.dirichlet_classes(LABELS, 1000, 0.01, 10, np.random.default_rng(0))
+
+
+def test_balanced_dirichlet_classes_deals_no_class_to_a_client_at_n_over_c():
+    # NIID-Bench's rule, checked class by class in the order they are dealt
+    part = P.dirichlet_classes(LABELS, 10, 0.1, 10, np.random.default_rng(0), balanced=True)
+    counts = label_shares(part, LABELS)  # [C, K]
+    before = np.cumsum(counts, 1) - counts  # what each client held when class k was dealt
+    assert np.all(counts[before >= len(LABELS) / 10] == 0)
+    assert (before >= len(LABELS) / 10).any()  # the rule was exercised
+    free = P.dirichlet_classes(LABELS, 10, 0.1, 10, np.random.default_rng(0))
+    assert part.sizes.max() < free.sizes.max()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_label_quantity_gives_each_client_k_classes_split_equally(k):
+    labels = np.repeat(np.arange(10), 997)
+    part = P.label_quantity(labels, 10, k, np.random.default_rng(k))
+    counts = label_shares(part, labels)
+    holds = counts > 0
+    assert np.all(holds.sum(1) == k)
+    assert np.all(holds[np.arange(10), np.arange(10)])  # client i holds class i mod 10
+    for c in range(10):  # a class is cut into equal parts among its holders
+        parts = counts[holds[:, c], c]
+        assert parts.sum() == 997 and parts.max() - parts.min() <= 1
+
+
+def test_label_quantity_user_errors():
+    with pytest.raises(UserError, match="labels_per_client: 11 exceeds the dataset's 10 classes"):
+        P.label_quantity(LABELS, 10, 11, np.random.default_rng(0))
+    with pytest.raises(UserError, match="needs a client for each of the 10 classes, got 5"):
+        P.label_quantity(LABELS, 5, 2, np.random.default_rng(0))
+
+
+def test_dirichlet_sizes_follow_dirichlet_moments_and_min_size():
+    # client shares ~ Dir(alpha 1_C): each is Beta(alpha, (C-1) alpha), var (1/C)(1-1/C)/(C alpha + 1)
+    c, alpha = 400, 1.0
+    sizes = P.skewed_sizes(10_000_000, c, "dirichlet", 1.0, 1.5, 1, np.random.default_rng(0), alpha)
+    assert sizes.sum() == 10_000_000
+    assert abs((sizes / 1e7).var() / ((1 / c) * (1 - 1 / c) / (c * alpha + 1)) - 1) < 0.2
+    assert P.dirichlet_sizes(60000, 10, 0.5, 10, np.random.default_rng(0)).min() >= 10
+
+
+def test_dirichlet_sizes_impossible_min_size_is_a_user_error(monkeypatch):
+    monkeypatch.setattr(P, "MAX_DIRICHLET_TRIES", 20)
+    with pytest.raises(UserError, match=r"no Dirichlet.alpha=0.01. sizes draw in 20"):
+        P.dirichlet_sizes(10000, 500, 0.01, 10, np.random.default_rng(0))
 
 
 def test_shards_give_each_client_few_labels():

@@ -22,6 +22,9 @@ def test_registry_matches_config_names():
     ("mlp", (60,), 60 * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10),
     # McMahan CNN on 28x28: 5x5x32 conv, 5x5x32x64 conv, 7*7*64 -> 512, 512 -> 10 (1,663,370 weights)
     ("cnn", (1, 28, 28), 832 + 51264 + 3136 * 512 + 512 + 5130),
+    # NIID-Bench's simple CNN on 28x28: 5x5x6 conv, 5x5x6x16 conv (valid), 16*4*4 -> 120 -> 84 -> 10 (44,426)
+    ("simple_cnn", (1, 28, 28), 156 + 2416 + 256 * 120 + 120 + 120 * 84 + 84 + 850),
+    ("simple_cnn", (3, 32, 32), 456 + 2416 + 400 * 120 + 120 + 120 * 84 + 84 + 850),  # CIFAR-10: 16*5*5 features
 ])
 def test_standard_models_shapes_and_sizes(name, shape, params):
     m = model(name, shape)
@@ -37,6 +40,14 @@ def test_cnn_scales_to_small_and_channel_free_images():
         model("cnn", (60,))
     with pytest.raises(UserError, match="model.channels"):
         model("cnn", (1, 4, 4), channels=[2, 2, 2])
+
+
+def test_simple_cnn_takes_channel_free_images_and_refuses_small_ones():
+    m = model("simple_cnn", (28, 28))
+    assert m.num_params == model("simple_cnn", (1, 28, 28)).num_params
+    assert m.apply(m.initial_params(), torch.zeros(2, 28, 28)).shape == (2, 10)
+    with pytest.raises(UserError, match="simple_cnn needs images of at least 16x16"):
+        model("simple_cnn", (1, 8, 8))
 
 
 @pytest.mark.parametrize("name, shape", [("logistic", (60,)), ("mlp", (1, 8, 8)), ("cnn", (1, 8, 8))])
