@@ -19,15 +19,37 @@ from fedhive.errors import UserError
 from fedhive.models.functional import FunctionalModel
 
 CLIENT_CHUNK = 64  # clients fine-tuned at once under vmap
+EVAL_SAMPLES = 1024  # test samples through the model at once, however many clients they belong to
 
 
-def client_accuracies(model: FunctionalModel, params: torch.Tensor, split: Packed) -> torch.Tensor:
-    """Each client's accuracy on its own test samples, `[C]` (NaN where it has none):
-    one pass over all test rows, then a per-client sum by owner id."""
-    _, correct = model.per_sample_eval(params, split.x.to(params.device), split.y.to(params.device))
-    owners = split.owners().to(params.device)
-    hits = torch.zeros(len(split.offsets) - 1, device=params.device).index_add_(0, owners, correct.float())
+def client_accuracies(model: FunctionalModel, params: torch.Tensor, split: Packed,
+                      budget: int = EVAL_SAMPLES) -> torch.Tensor:
+    """Each client's accuracy on its own test samples, `[C]` (NaN where it has none): the
+    packed test rows `budget` at a time, each chunk's hits summed into its owners (a
+    segment sum), so memory is one chunk's activations whatever the clients' sizes."""
+    hits = torch.zeros(len(split.offsets) - 1, device=params.device)
+    owners = split.owners()
+    for start in range(0, len(split.y), budget):
+        rows = slice(start, start + budget)
+        _, correct = model.per_sample_eval(params, split.x[rows].to(params.device), split.y[rows].to(params.device),
+                                           chunk=budget)
+        hits.index_add_(0, owners[rows].to(params.device), correct.float())
     return hits / split.sizes.to(params.device)
+
+
+def budget_groups(sizes: torch.Tensor, ids: torch.Tensor, budget: int = EVAL_SAMPLES,
+                  most: int = CLIENT_CHUNK) -> list[torch.Tensor]:
+    """`ids` in groups of at most `most` clients whose test splits, padded to the group's
+    largest, hold at most `budget` samples: taken by size, so a group pads little, and a
+    client over the budget alone (its rows then go through the model `budget` at a time)."""
+    order = ids[torch.argsort(sizes[ids], stable=True)].tolist()
+    groups, group = [], []
+    for c in order:  # ascending sizes: the newest member is the group's largest
+        if group and (len(group) == most or (len(group) + 1) * int(sizes[c]) > budget):
+            groups.append(torch.tensor(group, dtype=torch.long))
+            group = []
+        group.append(c)
+    return groups + [torch.tensor(group, dtype=torch.long)] if group else groups
 
 
 def summarize(acc: torch.Tensor, prefix: str) -> dict[str, float]:
@@ -48,13 +70,17 @@ def cycle_steps(batches: Batches, steps: int) -> Batches:
     return Batches(batches.x[rows, idx], batches.y[rows, idx], batches.mask[rows, idx])
 
 
-def test_hits(model: FunctionalModel, params: torch.Tensor, test: Batches) -> tuple[torch.Tensor, torch.Tensor]:
-    """(correct predictions, samples) of one client's padded test split `[1, M, ...]`."""
-    out = model.apply(params, test.x[0])
-    return (model.loss.correct(out, test.y[0]) * test.mask[0]).sum(), test.mask[0].sum()
+def test_hits(model: FunctionalModel, params: torch.Tensor, test: Batches,
+              rows: int = EVAL_SAMPLES) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct predictions, samples) of one client's padded test split `[1, M, ...]`,
+    `rows` samples through the model at a time."""
+    hits = test.mask.new_zeros(())
+    for x, y, mask in zip(test.x[0].split(rows), test.y[0].split(rows), test.mask[0].split(rows)):
+        hits = hits + (model.loss.correct(model.apply(params, x), y) * mask).sum()
+    return hits, test.mask[0].sum()
 
 
-def finetune_fn(model: FunctionalModel, steps: int, lr: float):
+def finetune_fn(model: FunctionalModel, steps: int, lr: float, budget: int = EVAL_SAMPLES):
     """One client: `steps` SGD steps from `params` in train mode, as local training takes
     them (batch norm's running statistics follow the batches), then (hits, count) on its
     test data."""
@@ -65,37 +91,41 @@ def finetune_fn(model: FunctionalModel, steps: int, lr: float):
             gradient, (_, stats) = step_grad(params, train.x[s], train.y[s], train.mask[s])
             real = (train.mask[s].sum() > 0).to(params.dtype)  # a client without data keeps its statistics
             params = model.with_stats(params - lr * gradient, stats, real)
-        return test_hits(model, params, test)
+        return test_hits(model, params, test, budget)
 
     return run
 
 
 def personalized_accuracies(model: FunctionalModel, params: torch.Tensor, dataset: Any, round: int,
-                            steps: int, lr: float) -> torch.Tensor:
+                            steps: int, lr: float, budget: int = EVAL_SAMPLES) -> torch.Tensor:
     """Each client's test accuracy after `steps` local SGD steps on its round-`round`
-    training batches, `[C]`; clients run CLIENT_CHUNK at a time under vmap."""
+    training batches, `[C]`; clients run in `budget_groups` under vmap."""
     split: Packed = dataset.client_test_split()
-    run = vmap(finetune_fn(model, steps, lr), in_dims=(None, 0, 0))
-    out = []
-    for ids in torch.arange(dataset.num_clients).split(CLIENT_CHUNK):
+    run = vmap(finetune_fn(model, steps, lr, budget), in_dims=(None, 0, 0))
+    acc = torch.full((dataset.num_clients,), torch.nan, device=params.device)
+    for ids in budget_groups(split.sizes, torch.arange(dataset.num_clients), budget):
         train = cycle_steps(dataset.cohort_batches(round, ids.tolist()), steps).to(params.device)
-        hits, count = run(params, train, pad_clients(split, ids).to(params.device))
-        out.append(torch.where(count > 0, hits / count.clamp_min(1), torch.nan))
-    return torch.cat(out)
+        _store(acc, ids, *run(params, train, pad_clients(split, ids).to(params.device)))
+    return acc
 
 
 def personal_accuracies(model: FunctionalModel, personal: Callable[..., torch.Tensor], params: torch.Tensor,
-                        server_state: Any, states: dict[int, ClientState], split: Packed) -> torch.Tensor:
+                        server_state: Any, states: dict[int, ClientState], split: Packed,
+                        budget: int = EVAL_SAMPLES) -> torch.Tensor:
     """Each client's accuracy with its personal model `personal(params, server_state, state)` on its own
     test split, `[C]`; NaN for a client that holds no state yet (it has not trained, so
-    it has no personal model) or has no test samples. CLIENT_CHUNK clients at a time."""
+    it has no personal model) or has no test samples. Clients run in `budget_groups`."""
     acc = torch.full((len(split.offsets) - 1,), torch.nan, device=params.device)
-    run = vmap(lambda state, test: test_hits(model, personal(params, server_state, state), test))
-    for chunk in torch.tensor(sorted(states), dtype=torch.long).split(CLIENT_CHUNK):
+    run = vmap(lambda state, test: test_hits(model, personal(params, server_state, state), test, budget))
+    for chunk in budget_groups(split.sizes, torch.tensor(sorted(states), dtype=torch.long), budget):
         stacked = {k: torch.stack([states[int(c)][k] for c in chunk]).to(params.device) for k in states[int(chunk[0])]}
-        hits, count = run(stacked, pad_clients(split, chunk).to(params.device))
-        acc[chunk.to(params.device)] = torch.where(count > 0, hits / count.clamp_min(1), torch.nan)
+        _store(acc, chunk, *run(stacked, pad_clients(split, chunk).to(params.device)))
     return acc
+
+
+def _store(acc: torch.Tensor, ids: torch.Tensor, hits: torch.Tensor, count: torch.Tensor) -> None:
+    """Write clients' accuracies into `acc` at `ids` (NaN for a client without test samples)."""
+    acc[ids.to(acc.device)] = torch.where(count > 0, hits / count.clamp_min(1), torch.nan)
 
 
 class ClientEvaluator:

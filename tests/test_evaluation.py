@@ -10,9 +10,9 @@ from torch import nn
 from fedhive.config import EvalConfig, ModelConfig
 from fedhive.data import from_arrays
 from fedhive.data.batches import Batches
-from fedhive.data.federated import Packed
+from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.errors import UserError
-from fedhive.evaluation import (ClientEvaluator, client_accuracies, cycle_steps, personal_accuracies,
+from fedhive.evaluation import (ClientEvaluator, budget_groups, client_accuracies, cycle_steps, personal_accuracies,
                                 personalized_accuracies, summarize)
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
@@ -101,3 +101,62 @@ def test_personal_accuracies_score_each_clients_own_model_by_hand():
     states = {0: {"w": params}, 1: {"w": flipped}}
     acc = personal_accuracies(m, lambda p, server, s: s["w"], params, None, states, split)
     assert acc[:2].tolist() == pytest.approx([1.0, 2 / 3]) and math.isnan(acc[2])
+
+
+def skewed_split(seed=0):
+    """8 clients' test splits of very different sizes (one empty), 2 features, 2 labels."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = torch.tensor([1, 40, 0, 3, 17, 2, 9, 5])
+    n = int(sizes.sum())
+    return Packed(torch.randn(n, 2, generator=g), torch.randint(0, 2, (n,), generator=g),
+                  torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)]))
+
+
+def test_client_accuracies_equal_a_per_client_loop_at_any_sample_budget():
+    m = build_model(ModelConfig(name="mlp", hidden=[8]), (2,), seed=0, num_classes=2)
+    params, split = m.initial_params(), skewed_split()
+    by_hand = [(m.apply(params, split.x[a:b]).argmax(-1) == split.y[a:b]).float().mean()
+               for a, b in zip(split.offsets[:-1].tolist(), split.offsets[1:].tolist())]
+    expected = torch.stack(by_hand)  # NaN for the empty client, as 0/0
+    for budget in (1, 3, 7, 40, 10**6):
+        torch.testing.assert_close(client_accuracies(m, params, split, budget), expected, rtol=0, atol=1e-6,
+                                   equal_nan=True)
+
+
+def test_budget_groups_bound_padded_samples_and_keep_every_client_once():
+    sizes = torch.tensor([1, 40, 0, 3, 17, 2, 9, 5])
+    for budget, most in ((10, 64), (40, 64), (100, 3), (1, 64)):
+        groups = budget_groups(sizes, torch.arange(8), budget, most)
+        assert sorted(torch.cat(groups).tolist()) == list(range(8))
+        for g in groups:
+            assert len(g) <= most and (len(g) == 1 or len(g) * int(sizes[g].max()) <= budget)
+    assert [g.tolist() for g in budget_groups(sizes, torch.arange(8), 10)] == [[2, 0, 5], [3, 7], [6], [4], [1]]
+
+
+def test_personalized_and_personal_accuracies_do_not_depend_on_the_budget():
+    ds = skewed_dataset()
+    m = build_model(ModelConfig(name="mlp", hidden=[8]), (4,), seed=0, num_classes=4)
+    params = m.initial_params()
+    assert len(set(ds.client_test.sizes.tolist())) > 3  # skewed: groups differ with the budget
+    # The largest budget is one group of all clients padded to the largest, as before budgets.
+    runs = [personalized_accuracies(m, params, ds, 0, steps=3, lr=0.5, budget=b) for b in (1, 7, 50, 10**6)]
+    states = {c: {"w": params + 0.01 * c} for c in range(0, 6, 2)}
+    personal = [personal_accuracies(m, lambda p, server, s: s["w"], params, None, states, ds.client_test, b)
+                for b in (1, 7, 10**6)]
+    for acc in runs[:-1]:
+        torch.testing.assert_close(acc, runs[-1], rtol=0, atol=1e-6, equal_nan=True)
+    for acc in personal[:-1]:
+        torch.testing.assert_close(acc, personal[-1], rtol=0, atol=1e-6, equal_nan=True)
+    # NaN for clients without state (odd ids) or without test samples (client 2)
+    assert personal[-1].isnan().tolist() == [False, True, True, True, False, True]
+
+
+def skewed_dataset():
+    """6 clients of very different train and test sizes (one without test samples)."""
+    def packed(sizes, g):
+        y = g.integers(0, 4, sum(sizes))
+        x = g.normal(size=(len(y), 4)).astype(np.float32) * 0.5 + np.eye(4, dtype=np.float32)[y]
+        return Packed(torch.from_numpy(x), torch.from_numpy(y), torch.tensor(np.cumsum([0, *sizes])))
+
+    g = np.random.default_rng(1)
+    return FederatedDataset(packed([3, 60, 8, 25, 5, 12], g), 4, packed([1, 30, 0, 9, 2, 14], g), batch_size=5, seed=0)

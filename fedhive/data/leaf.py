@@ -29,30 +29,73 @@ def _json_loads() -> Callable[[bytes], Any]:
     return orjson.loads
 
 
+def _numeric_parser() -> Callable[[bytes], Any] | None:
+    """pysimdjson's parse when installed: a document whose number arrays are copied into
+    numpy in C, never made into Python floats (FEMNIST holds 627 million of them)."""
+    try:
+        import simdjson
+    except ImportError:
+        return None
+    return lambda raw: simdjson.Parser().parse(raw)  # a parser per file: a document pins its parser
+
+
+def _plain(value: Any) -> Any:
+    """A simdjson array as a Python list; anything else as it is."""
+    return value.as_list() if hasattr(value, "as_buffer") else value
+
+
+def _is_object(value: Any) -> bool:
+    """A JSON object: a dict, or a simdjson object."""
+    return isinstance(value, dict) or hasattr(value, "as_dict")
+
+
 def _fill_rows(out: np.ndarray, x: Any, where: str) -> None:
     """Copy one user's `x` (rows of numbers) into `out` `[n, width]`, refusing other shapes."""
-    try:
-        rows = np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError):
-        rows = None
+    rows = _simdjson_rows(x, out.shape) if hasattr(x, "as_buffer") else _list_rows(x)
     if rows is None or (len(out) and rows.shape != out.shape):
         raise UserError(f"{where}: x must be rows of {out.shape[1]} numbers")
     out[...] = rows.reshape(out.shape)
+
+
+def _list_rows(x: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError):
+        return None
+
+
+def _simdjson_rows(x: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """The rows of a simdjson array as `shape` float64, or None when they are not rows of
+    that many numbers (as_buffer flattens nested arrays, so the rows are counted first)."""
+    if len(x) != shape[0] or not all(hasattr(r, "as_buffer") and len(r) == shape[1] for r in x):
+        return None
+    try:
+        flat = np.frombuffer(x.as_buffer(of_type="d"), dtype=np.float64)
+    except (TypeError, ValueError):  # a string, bool or null among the numbers
+        return None
+    return flat.reshape(shape) if flat.size == shape[0] * shape[1] else None
+
+
+def _parse(path: Path, numeric: bool) -> Any:
+    raw = path.read_bytes()
+    simdjson_parse = _numeric_parser() if numeric else None
+    try:
+        return simdjson_parse(raw) if simdjson_parse else _json_loads()(raw)
+    except ValueError as e:  # json's, orjson's and simdjson's decode errors are ValueErrors
+        raise UserError(f"{path}: not valid JSON ({e})") from None
 
 
 def read_file(path: Path, width: int | None = None) -> tuple[list[str], np.ndarray, Any, list]:
     """(users, samples per user, x rows, y values) of one LEAF file, checked against
     num_samples; x and y are the users' rows concatenated in file order. With `width`, x
     is one float32 array `[N, width]` filled user by user, so no per-sample Python objects
-    outlive the file and no per-user arrays are joined afterwards."""
-    try:
-        doc = _json_loads()(path.read_bytes())
-    except ValueError as e:  # json's and orjson's decode errors are ValueErrors
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    missing = [k for k in ("users", "num_samples", "user_data") if not isinstance(doc, dict) or k not in doc]
+    outlive the file and no per-user arrays are joined afterwards (with pysimdjson, none
+    are made at all)."""
+    doc = _parse(path, width is not None)
+    missing = [k for k in ("users", "num_samples", "user_data") if not _is_object(doc) or k not in doc]
     if missing:
         raise UserError(f"{path}: no {missing[0]!r} key (a LEAF file holds users, num_samples, user_data)")
-    users, counts, data = doc["users"], doc["num_samples"], doc["user_data"]
+    users, counts, data = _plain(doc["users"]), _plain(doc["num_samples"]), doc["user_data"]
     if len(users) != len(counts):
         raise UserError(f"{path}: {len(users)} users but {len(counts)} num_samples")
     records = [_record(data, user, n, path) for user, n in zip(users, counts)]
@@ -63,12 +106,12 @@ def read_file(path: Path, width: int | None = None) -> tuple[list[str], np.ndarr
             _fill_rows(x[start:start + n], r["x"], f"{path}: user {user!r}")
     else:
         x = list(itertools.chain.from_iterable(r["x"] for r in records))
-    return list(users), sizes, x, list(itertools.chain.from_iterable(r["y"] for r in records))
+    return list(users), sizes, x, list(itertools.chain.from_iterable(_plain(r["y"]) for r in records))
 
 
-def _record(data: Any, user: str, n: Any, path: Path) -> dict:
-    record = data.get(user) if isinstance(data, dict) else None
-    if not isinstance(record, dict) or "x" not in record or "y" not in record:
+def _record(data: Any, user: str, n: Any, path: Path) -> Any:
+    record = data.get(user) if _is_object(data) else None
+    if not _is_object(record) or "x" not in record or "y" not in record:
         raise UserError(f"{path}: user_data has no x and y for user {user!r}")
     if len(record["x"]) != n or len(record["y"]) != n:
         raise UserError(f"{path}: user {user!r}: num_samples says {n} but x has {len(record['x'])} "

@@ -88,17 +88,40 @@ def edit_train(folder, change):
     return path
 
 
+@pytest.fixture(params=["simdjson", "python"])
+def numbers_from(request, monkeypatch):
+    """FEMNIST's numbers copied into arrays by pysimdjson, or made Python floats first."""
+    from fedhive.data import leaf
+
+    if request.param == "simdjson":
+        pytest.importorskip("simdjson")
+    else:
+        monkeypatch.setattr(leaf, "_numeric_parser", lambda: None)
+    return request.param
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.pop("num_samples"), "no 'num_samples' key"),
     (lambda d: d["num_samples"].__setitem__(0, 7), "num_samples says 7 but x has 5"),
     (lambda d: d["user_data"].pop(d["users"][1]), "user_data has no x and y for user"),
     (lambda d: d["user_data"][d["users"][0]]["x"][2].pop(), "x must be rows of 784 numbers"),
+    (lambda d: d["user_data"][d["users"][0]]["x"][2].__setitem__(3, [0.5, 0.5]), "x must be rows of 784 numbers"),
+    (lambda d: d["user_data"][d["users"][0]]["x"].__setitem__(2, 0.5), "x must be rows of 784 numbers"),
     (lambda d: d["user_data"][d["users"][0]]["y"].__setitem__(0, 62), "label 62 outside 0..61"),
 ])
-def test_malformed_femnist_names_the_file(tmp_path, change, message):
+def test_malformed_femnist_names_the_file(tmp_path, numbers_from, change, message):
     folder = formats.write_leaf(tmp_path, "femnist", formats.femnist_users, [5, 2])
     path = edit_train(folder, change)
     with pytest.raises(UserError, match=message) as err:
+        load("femnist", tmp_path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_truncated_femnist_file(tmp_path, numbers_from):
+    folder = formats.write_leaf(tmp_path, "femnist", formats.femnist_users, [3, 2])
+    path = folder / "train" / "all_data_0_train.json"
+    path.write_text(path.read_text()[:-4000])
+    with pytest.raises(UserError, match="not valid JSON") as err:
         load("femnist", tmp_path)
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
 
@@ -128,15 +151,17 @@ def test_missing_folder_says_where_it_looked(tmp_path, monkeypatch):
         load("femnist", tmp_path)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_json_and_orjson_read_the_same(tmp_path, monkeypatch, fast):
+@pytest.mark.parametrize("reader", ["simdjson", "orjson", "json"])
+def test_json_orjson_and_simdjson_read_the_same(tmp_path, monkeypatch, reader):
     from fedhive.data import leaf
 
-    if fast:
-        pytest.importorskip("orjson")
-    else:
+    pytest.importorskip(reader)
+    if reader != "simdjson":
+        monkeypatch.setattr(leaf, "_numeric_parser", lambda: None)
+    if reader == "json":
         monkeypatch.setattr(leaf, "_json_loads", lambda: json.loads)
     users = formats.femnist_users([3, 0, 2], seed=1)
+    users["f0000_1"]["x"][0][:4] = [1, 0, 0.1234567890123456789, 3.0e-5]  # ints, float64 digits, exponents
     path = tmp_path / "f.json"
     formats.write_leaf_file(path, users)
     names, sizes, x, y = leaf.read_file(path, 784)
