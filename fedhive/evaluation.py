@@ -43,7 +43,8 @@ def budget_groups(sizes: torch.Tensor, ids: torch.Tensor, budget: int = EVAL_SAM
     largest, hold at most `budget` samples: taken by size, so a group pads little, and a
     client over the budget alone (its rows then go through the model `budget` at a time)."""
     order = ids[torch.argsort(sizes[ids], stable=True)].tolist()
-    groups, group = [], []
+    groups: list[torch.Tensor] = []
+    group: list[int] = []
     for c in order:  # ascending sizes: the newest member is the group's largest
         if group and (len(group) == most or (len(group) + 1) * int(sizes[c]) > budget):
             groups.append(torch.tensor(group, dtype=torch.long))

@@ -110,7 +110,7 @@ def read_file(path: Path, width: int | None = None) -> tuple[list[str], np.ndarr
 
 
 def _record(data: Any, user: str, n: Any, path: Path) -> Any:
-    record = data.get(user) if _is_object(data) else None
+    record: Any = data.get(user) if _is_object(data) else None
     if not _is_object(record) or "x" not in record or "y" not in record:
         raise UserError(f"{path}: user_data has no x and y for user {user!r}")
     if len(record["x"]) != n or len(record["y"]) != n:
