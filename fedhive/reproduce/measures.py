@@ -22,8 +22,11 @@ def _panels(out: Path, panels: list[tuple[Callable, str, str, str]]) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     from fedhive.run_folder.files import save_figure
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), dpi=100, squeeze=False)
     for ax, (draw, xlabel, ylabel, log) in zip(axes[0], panels):
@@ -34,6 +37,11 @@ def _panels(out: Path, panels: list[tuple[Callable, str, str, str]]) -> Path:
             ax.set_xscale("log")
         if "y" in log:
             ax.set_yscale("log")
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            if name in log:  # plain numbers on a log axis (7, not 7×10^0)
+                axis.set_major_formatter(plain)
+                axis.set_minor_formatter(plain)
+        ax.margins(0.08, 0.1)  # room for point labels at the ends
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
