@@ -1,7 +1,8 @@
 """Per-client evaluation on clients' own test splits: mean, 10th percentile and worst
 client accuracy of the global model, optionally after k local fine-tuning steps
 (`personalized_accuracy_*`), and of each client's own model for algorithms that keep one
-(`personal_accuracy_*`: Ditto, FedRep, APFL, ...)."""
+(`personal_accuracy_*`: Ditto, FedRep, APFL, ...); optionally the global model on every
+client's training data (loss, gradient dissimilarity)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fedhive.config import EvalConfig
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed, pad_clients
 from fedhive.errors import UserError
+from fedhive.models.autodiff import grad
 from fedhive.models.functional import FunctionalModel
 
 CLIENT_CHUNK = 64  # clients fine-tuned at once under vmap
@@ -124,6 +126,39 @@ def personal_accuracies(model: FunctionalModel, personal: Callable[..., torch.Te
     return acc
 
 
+def train_metrics(model: FunctionalModel, params: torch.Tensor, train: Packed,
+                  budget: int = EVAL_SAMPLES) -> dict[str, float]:
+    """The global model on every client's training data, as FedProx reports it: the
+    sample-weighted training loss (`global_train_loss`) and the gradient dissimilarity
+    `(1/K) sum_k ||grad F_k - grad f||^2` (`grad_dissimilarity`), F_k client k's mean loss and
+    grad f = sum_k n_k grad F_k / n over the K clients with data (litian96/FedProx,
+    flearn/trainers/fedprox.py). Clients go in `budget_groups`, a group's padded rows
+    `budget` samples at a time, so memory stays bounded whatever the clients' sizes."""
+
+    def summed(p: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor):
+        total = (model.sample_losses(p, x, y) * mask).sum()
+        return total, total.detach()
+
+    per_client = vmap(grad(summed, has_aux=True), in_dims=(None, 0, 0, 0))
+    sizes = train.sizes
+    grads = params.new_zeros(len(sizes), params.numel())
+    losses = params.new_zeros(len(sizes))
+    for ids in budget_groups(sizes, torch.arange(len(sizes)), budget):
+        b = pad_clients(train, ids).to(params.device)
+        cols = max(1, budget // len(ids))
+        for lo in range(0, b.x.shape[2], cols):
+            part = slice(lo, lo + cols)
+            g, loss = per_client(params, b.x[:, :, part], b.y[:, :, part], b.mask[:, :, part].to(params.dtype))
+            grads[ids] += g
+            losses[ids] += loss
+    n = sizes.to(params.device, params.dtype)
+    held = n > 0
+    client_grads = grads[held] / n[held, None]
+    global_grad = grads.sum(0) / n.sum()
+    return {"global_train_loss": float(losses.sum() / n.sum()),
+            "grad_dissimilarity": float(((client_grads - global_grad) ** 2).sum(1).mean())}
+
+
 def _store(acc: torch.Tensor, ids: torch.Tensor, hits: torch.Tensor, count: torch.Tensor) -> None:
     """Write clients' accuracies into `acc` at `ids` (NaN for a client without test samples)."""
     acc[ids.to(acc.device)] = torch.where(count > 0, hits / count.clamp_min(1), torch.nan)
@@ -138,14 +173,19 @@ class ClientEvaluator:
         self.config, self.model, self.dataset = config, model, dataset
         self.personal, self.store = personal, store
         self.split = dataset.client_test_split()
+        if config.train_metrics and not isinstance(getattr(dataset, "train", None), Packed):
+            raise UserError("evaluation.train_metrics: needs a dataset with fixed clients (their training data is "
+                            "evaluated); this one draws fresh data each round")
         if config.finetune_steps and self.split is None:
             raise UserError("evaluation.finetune_steps: personalized evaluation needs clients with their own test "
                             "split (data.client_test_fraction > 0 on a dataset with fixed clients); this one has none")
 
     def __call__(self, params: torch.Tensor, round: int, server_state: Any = None) -> dict[str, float]:
-        if self.split is None:
-            return {}
         row: dict[str, float] = {}
+        if self.config.train_metrics:
+            row.update(train_metrics(self.model, params, self.dataset.train))
+        if self.split is None:
+            return row
         if self.config.per_client:
             row.update(summarize(client_accuracies(self.model, params, self.split), "client_accuracy"))
         if self.config.finetune_steps:

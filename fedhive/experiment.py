@@ -277,6 +277,9 @@ class Experiment:
             "final_test_accuracy": last.get("test_accuracy"),
             "final_test_loss": last.get("test_loss"),
             "best_test_accuracy": max((r["test_accuracy"] for r in evals), default=None),
+            # With evaluation.train_metrics: FedProx's measures on every client's training data.
+            "final_global_train_loss": last.get("global_train_loss"),
+            "final_grad_dissimilarity": last.get("grad_dissimilarity"),
             "loop_s": loop_s,
             "epsilon": self.history[-1].get("epsilon") if self.history else None,
             "bytes_up_total": sum(r.get("bytes_up", 0) for r in self.history),

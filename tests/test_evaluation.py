@@ -13,7 +13,7 @@ from fedhive.data.batches import Batches
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.errors import UserError
 from fedhive.evaluation import (ClientEvaluator, budget_groups, client_accuracies, cycle_steps, personal_accuracies,
-                                personalized_accuracies, summarize)
+                                personalized_accuracies, summarize, train_metrics)
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
 from fedhive.models.registry import build_model
@@ -160,3 +160,65 @@ def skewed_dataset():
 
     g = np.random.default_rng(1)
     return FederatedDataset(packed([3, 60, 8, 25, 5, 12], g), 4, packed([1, 30, 0, 9, 2, 14], g), batch_size=5, seed=0)
+
+
+def test_train_metrics_equal_fedprox_s_formula_with_autograd_at_any_budget():
+    m = build_model(ModelConfig(name="mlp", hidden=[8]), (2,), seed=0, num_classes=2)
+    params, train = m.initial_params(), skewed_split()
+    sizes = train.sizes.tolist()
+    grads, total = [], 0.0
+    for a, n in zip(train.offsets[:-1].tolist(), sizes):
+        if n == 0:
+            continue
+        p = params.clone().requires_grad_(True)
+        losses = m.sample_losses(p, train.x[a:a + n].unsqueeze(0), train.y[a:a + n].unsqueeze(0))
+        total += float(losses.sum())
+        grads.append(torch.autograd.grad(losses.mean(), p)[0])
+    g = torch.stack(grads)
+    n = torch.tensor([s for s in sizes if s], dtype=g.dtype)
+    global_grad = (g * n[:, None]).sum(0) / n.sum()
+    expected = {"global_train_loss": total / n.sum().item(),
+                "grad_dissimilarity": float(((g - global_grad) ** 2).sum(1).mean())}
+    assert expected["grad_dissimilarity"] > 1e-4  # skewed clients: a real spread to measure
+    for budget in (1, 3, 7, 40, 10**6):
+        assert train_metrics(m, params, train, budget) == pytest.approx(expected, rel=1e-5)
+
+
+def test_clients_with_the_same_data_have_no_gradient_dissimilarity():
+    m = build_model(ModelConfig(name="logistic"), (2,), seed=0, num_classes=2)
+    x, y = torch.randn(6, 2), torch.tensor([0, 1, 1, 0, 1, 0])
+    same = Packed(x.repeat(3, 1), y.repeat(3), torch.tensor([0, 6, 12, 18]))
+    out = train_metrics(m, m.initial_params(), same)
+    assert out["grad_dissimilarity"] == pytest.approx(0.0, abs=1e-12) and out["global_train_loss"] > 0
+
+
+def test_train_metrics_columns_and_the_reference_task_refuses_them():
+    ds = label_skewed()
+    m = build_model(ModelConfig(name="logistic"), (4,), seed=0, num_classes=4)
+    row = ClientEvaluator(EvalConfig(per_client=False, train_metrics=True), m, ds)(m.initial_params(), 0)
+    assert set(row) == {"global_train_loss", "grad_dissimilarity"}
+
+    class FreshDraws:
+        def client_test_split(self):
+            return None
+
+    with pytest.raises(UserError, match="evaluation.train_metrics: needs a dataset with fixed clients"):
+        ClientEvaluator(EvalConfig(train_metrics=True), m, FreshDraws())
+
+
+def test_a_run_with_train_metrics_records_plots_and_summarizes_them(tmp_path):
+    import json
+
+    from fedhive.config import load_config
+    from fedhive.experiment import Experiment
+
+    config = load_config(None, ["data.name=fedprox_synthetic", "data.clients=6", "data.partition.name=natural",
+                                "model.name=logistic", "cohort.min=3", "cohort.max=3", "rounds=3", "eval_every=1",
+                                "evaluation.train_metrics=true", f"output_dir={tmp_path}", "name=r"])
+    exp = Experiment(config)
+    history = exp.run(quiet=True)
+    assert all(r["global_train_loss"] > 0 and r["grad_dissimilarity"] > 0 for r in history)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["final_grad_dissimilarity"] == history[-1]["grad_dissimilarity"]
+    assert summary["final_global_train_loss"] == history[-1]["global_train_loss"]
+    assert (tmp_path / "r" / "plots" / "grad_dissimilarity.png").is_file()

@@ -350,3 +350,5 @@ class EvalConfig(Section):
     per_client: bool = Field(True, description="mean, 10th percentile and worst client accuracy")
     finetune_steps: int = Field(0, ge=0, description="personalized evaluation: local SGD steps first (0 = off)")
     finetune_lr: float = Field(0.1, gt=0, description="personalized evaluation: local step size")
+    train_metrics: bool = Field(False, description="the global model on every client's training data: "
+                                "global_train_loss and FedProx's grad_dissimilarity (a gradient per client)")

@@ -12,10 +12,11 @@ from fedhive.run_folder.recorder import read_metrics
 # file name -> (y label, columns, cumulative); loss and accuracy are always drawn, the
 # others only when some row has one of their columns.
 CURVES: dict[str, tuple[str, list[str], bool]] = {
-    "loss": ("loss", ["train_loss", "test_loss"], False),
+    "loss": ("loss", ["train_loss", "test_loss", "global_train_loss"], False),
     "accuracy": ("test accuracy", ["test_accuracy"], False),
     "client_accuracy": ("client test accuracy",
                         ["client_accuracy_mean", "client_accuracy_p10", "client_accuracy_min"], False),
+    "grad_dissimilarity": ("gradient dissimilarity", ["grad_dissimilarity"], False),
     "epsilon": ("privacy loss ε (cumulative)", ["epsilon"], False),
     "bytes": ("bytes, cumulative", ["bytes_up", "bytes_down"], True),
     "sim_time": ("simulated time (s)", ["sim_time"], False),

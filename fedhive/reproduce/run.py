@@ -83,15 +83,21 @@ def setting_rows(sweep_dir: Path, arms: dict[str, list[str]], target: float):
         row.update(seeds=stats["seeds"], final_accuracy=stats["final_accuracy_mean"],
                    best_accuracy=stats["best_accuracy_mean"], rounds_to_target=stats["rounds_to_target_mean"],
                    reached_target=stats["reached_target"],
-                   final_test_loss=spread([r.summary.get("final_test_loss") for r in group.runs])["mean"],
+                   **{k: spread([r.summary.get(f"final_{m}") for r in group.runs])["mean"] for k, m in SEED_MEANS},
                    loop_s=spread([r.summary.get("loop_s") for r in group.runs])["mean"])
+        row = {k: v for k, v in row.items() if v is not None or k not in OPTIONAL}
         label = " ".join(f"{k}={v}" for k, v in row.items() if k not in ROW_METRICS and k != "arm")
         out.append((f"{arm} {label}".strip(), group.runs, row))
     return out
 
 
-ROW_METRICS = ("seeds", "final_accuracy", "best_accuracy", "rounds_to_target", "reached_target", "final_test_loss",
-               "loop_s")
+# Row column <- the summary's final_<metric>, averaged over seeds; the train metrics only
+# when the runs measured them (evaluation.train_metrics).
+SEED_MEANS = (("final_test_loss", "test_loss"), ("final_train_loss", "global_train_loss"),
+              ("final_grad_dissimilarity", "grad_dissimilarity"))
+OPTIONAL = ("final_train_loss", "final_grad_dissimilarity")
+ROW_METRICS = ("seeds", "final_accuracy", "best_accuracy", "rounds_to_target", "reached_target",
+               *(k for k, _ in SEED_MEANS), "loop_s")
 
 
 def published_rows(spec: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
