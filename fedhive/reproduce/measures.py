@@ -157,9 +157,11 @@ def _dp_training(out: Path, config: dict[str, Any], z: float, rate: float, delta
 
 def _accuracy_at_epsilon(ax, rows: list[dict[str, Any]]) -> None:
     ax.plot([r["dp_accounting"] for r in rows], [r["accuracy"] for r in rows], "o-", label="DP-FedAvg")
-    for r in rows:
-        ax.annotate(f"z={r['z']}", (r["dp_accounting"], r["accuracy"]), textcoords="offset points", xytext=(4, 4),
-                    fontsize="small")
+    right = max(r["dp_accounting"] for r in rows)
+    for r in rows:  # the rightmost label goes to the left of its point, inside the axes
+        last = r["dp_accounting"] == right
+        ax.annotate(f"z={r['z']}", (r["dp_accounting"], r["accuracy"]), textcoords="offset points",
+                    xytext=(-6 if last else 6, -10 if last else 4), ha="right" if last else "left", fontsize="small")
 
 
 MEASURES: dict[str, Callable[..., tuple[list[dict[str, Any]], Path]]] = {
