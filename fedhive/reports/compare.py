@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from fedhive.errors import UserError
 from fedhive.run_folder.files import atomic_write, save_figure
-from fedhive.run_folder.recorder import read_metrics
+from fedhive.run_folder.recorder import read_metrics, write_csv
 
 COLUMNS = ("run", "final_accuracy", "best_accuracy", "personal_accuracy", "rounds_to_target", "wall_s")
 
@@ -108,11 +106,7 @@ def format_cell(v: Any) -> str:
 def write_table(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     """The table as `<out>.csv` and `<out>.md` next to the plot."""
     csv_path, md_path = out.with_suffix(".csv"), out.with_suffix(".md")
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(csv_path, buf.getvalue().encode())
+    write_csv(rows, csv_path, COLUMNS)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(format_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
     atomic_write(md_path, ("\n".join(lines) + "\n").encode())

@@ -3,8 +3,6 @@ min and max over seeds, written as summary.csv and summary.md."""
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,6 +11,7 @@ from fedhive.config import read_yaml
 from fedhive.errors import UserError
 from fedhive.reports.compare import Run, format_cell, load_run, table_row
 from fedhive.run_folder.files import atomic_write
+from fedhive.run_folder.recorder import write_csv
 from fedhive.sweep.runner import read_grid
 
 STATS = ("mean", "std", "min", "max")
@@ -109,11 +108,7 @@ def summarize(sweep_dir: str | Path, target: float = 0.9) -> tuple[list[dict[str
     rows = [group_row(g, target) for g in groups]
     columns = columns_for(groups, rows)
     csv_path, md_path = Path(sweep_dir) / "summary.csv", Path(sweep_dir) / "summary.md"
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(csv_path, buf.getvalue().encode())
+    write_csv([{c: r.get(c) for c in columns} for r in rows], csv_path, columns)
     atomic_write(md_path, markdown_table([display(r, columns) for r in rows]).encode())
     return rows, [csv_path, md_path], columns
 

@@ -9,6 +9,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,14 @@ def new_run_dir(config: Config) -> Path:
         path = base.with_name(f"{base.name}-{n}")
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """All rows as CSV; columns are the union of the rows' keys, in first-seen order."""
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
+def write_csv(rows: list[dict[str, Any]], path: Path, columns: Sequence[str] | None = None) -> None:
+    """The rows as CSV, written with `atomic_write`; the columns are `columns`, else the
+    union of the rows' keys in first-seen order."""
+    if columns is None:
+        seen: dict[str, None] = {}
+        for row in rows:
+            seen.update(dict.fromkeys(row))
+        columns = list(seen)
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=list(columns))
     writer.writeheader()
