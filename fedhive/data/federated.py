@@ -50,6 +50,13 @@ class DrawsSteps(Protocol):
         """The cohort's training data for this round, one client's steps after another's."""
 
 
+def client_id_tensor(client_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Client ids as an int64 tensor, without a Python call per id when they already are one."""
+    if isinstance(client_ids, torch.Tensor):
+        return client_ids.to(torch.int64)
+    return torch.as_tensor([int(c) for c in client_ids], dtype=torch.int64)
+
+
 def reported_work(dataset: ClientData, round: int, client_ids: Sequence[int]) -> list[int] | None:
     """Each client's batch count when the dataset reports it (`ReportsWork`), else None."""
     return dataset.work(round, client_ids) if isinstance(dataset, ReportsWork) else None
@@ -123,7 +130,7 @@ class FederatedDataset:
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
         """The cohort's shuffled batches: x `[K, S, B, ...]`, S the longest client's steps."""
-        ids = torch.as_tensor([int(c) for c in client_ids], dtype=torch.long)
+        ids = client_id_tensor(client_ids)
         starts, sizes = self.train.offsets[ids], self.train.sizes[ids]
         b = self.batch_size
         steps = int(((sizes + b - 1) // b).max()) if len(ids) else 0
@@ -139,7 +146,7 @@ class FederatedDataset:
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Each client's number of batches, without gathering its data; engines group
         clients of similar work to bound padding."""
-        sizes = self.train.sizes[torch.as_tensor([int(c) for c in client_ids], dtype=torch.long)]
+        sizes = self.train.sizes[client_id_tensor(client_ids)]
         return ((sizes + self.batch_size - 1) // self.batch_size).tolist()
 
     def test_set(self, round: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ import torch
 from fedhive import rng
 from fedhive.config import DataConfig
 from fedhive.data.batches import Batches, Steps
+from fedhive.data.federated import client_id_tensor
 
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
 
@@ -43,7 +44,7 @@ class ReferenceTask:
 
         Each client draws straight into its slice of one buffer from its keyed generator
         (one per client and round, keyed in bulk); the whole buffer is then labelled at once."""
-        ids = _ids(client_ids)
+        ids = client_id_tensor(client_ids)
         steps = self._steps(round, ids)
         b, counts = self.config.batch_size, steps.tolist()
         x = torch.empty(sum(counts), b, self.num_features)
@@ -69,7 +70,7 @@ class ReferenceTask:
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Each client's number of batches this round, without drawing its data; engines
         group clients of equal work to cut padding."""
-        return self._steps(round, _ids(client_ids)).tolist()
+        return self._steps(round, client_id_tensor(client_ids)).tolist()
 
     def _steps(self, round: int, ids: torch.Tensor) -> torch.Tensor:
         """Each client's batch count, `[K]` int64, from one keyed uniform per client,
@@ -92,11 +93,3 @@ class ReferenceTask:
     def label_counts(self) -> None:
         """No fixed per-client labels either: each round's data is fresh."""
         return None
-
-
-
-def _ids(client_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """Client ids as an int64 tensor, without a Python call per id when they already are one."""
-    if isinstance(client_ids, torch.Tensor):
-        return client_ids.to(torch.int64)
-    return torch.as_tensor(list(client_ids), dtype=torch.int64)
