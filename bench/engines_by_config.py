@@ -19,7 +19,9 @@ import warnings
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+
+from run import write_markdown  # noqa: E402  (bench/run.py)
 
 from fedhive.config import load_config  # noqa: E402
 from fedhive.errors import UserError  # noqa: E402
@@ -90,10 +92,7 @@ def main() -> None:
     text = table(rows, skipped)
     print(text)
     if args.markdown:
-        doc = args.markdown.read_text()
-        head, _, rest = doc.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        args.markdown.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        write_markdown(args.markdown, text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -137,12 +137,13 @@ def machine(args: argparse.Namespace) -> str:
             f"{threads} thread(s), {args.repeats} repeat(s){', --quick' if args.quick else ''}")
 
 
-def write_markdown(path: Path, text: str) -> None:
+def write_markdown(path: Path, text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what lies between the `begin` and `end` markers of `path` with `text`."""
     doc = path.read_text(encoding="utf-8")
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"{path}: no {BEGIN} ... {END} block to rewrite")
-    before, rest = doc.split(BEGIN, 1)
-    path.write_text(f"{before}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"{path}: no {begin} ... {end} block to rewrite")
+    before, rest = doc.split(begin, 1)
+    path.write_text(f"{before}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 def main() -> None:
