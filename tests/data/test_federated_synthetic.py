@@ -65,7 +65,7 @@ def test_fedprox_features_follow_the_priors():
 
 
 def test_leaf_sizes_match_leafs_published_statistics():
-    # LEAF Table 1 (its seed): 1000 devices, 107,553 samples, mean 107.55, std 213.22.
+    # LEAF's published statistics (its seed): 1000 devices, 107,553 samples, mean 107.55, std 213.22.
     per_seed = [leaf_sizes(1000, seed) for seed in range(5)]
     sizes = np.concatenate(per_seed)
     assert sizes.min() >= 5 and sizes.max() == 1000
