@@ -33,10 +33,10 @@ def test_full_grid_is_six_partitions_four_algorithms_three_seeds_of_the_protocol
         assert c.model.name == "simple_cnn" and c.data.name == "fashion_mnist"
 
 
-def test_quick_is_one_seed_one_epoch(tmp_path):
+def test_quick_is_one_seed_two_rounds_of_sixty_steps(tmp_path):
     cs = configs(tmp_path, True)
     assert len(cs) == 2 * 4
-    assert {(c.client.epochs, c.client.steps, c.rounds, c.seed) for c in cs} == {(1, None, 2, 0)}
+    assert {(c.client.epochs, c.client.steps, c.rounds, c.seed) for c in cs} == {(1, 60, 2, 0)}
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
