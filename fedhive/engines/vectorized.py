@@ -1,6 +1,7 @@
 """The default engine: a chunk of clients at a time in one `torch.func.vmap` call over
-padded batches, or one fused forward/backward where that is exact, with linear
-aggregates summed chunk by chunk so memory stays O(chunk) instead of O(K·P)."""
+padded batches (one client at a time where `vmap_rule` says vmapping would be slower), or
+one fused forward/backward where that is exact, with linear aggregates summed chunk by
+chunk so memory stays O(chunk) instead of O(K·P)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fedhive.data.federated import ClientData, DrawsSteps, reported_work
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
+from fedhive.engines.vmap_rule import convolves, one_at_a_time, vmap_pays
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
@@ -45,6 +47,7 @@ class VectorizedEngine:
         self.config = config
         self._bytes_per_client = 0.0
         self._vmapped: dict[int, Callable] = {}
+        self._convolves: dict[int, bool] = {}
         self._compile = CompileRule(config.compile, rounds)
 
     def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
@@ -124,12 +127,25 @@ class VectorizedEngine:
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
             data = dataset.cohort_batches(round, chunk).to(params.device)
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
-        if id(update) not in self._vmapped:
-            self._vmapped[id(update)] = vmap(update, in_dims=(None, 0, 0, 0, 0))
-        out = self._vmapped[id(update)](params, data, states, inputs, keys)
-        weights = out.weight.to(params.dtype)
-        rows = linear.reduce(out.update, weights) if linear is not None else out.update
-        return CohortResult(rows, weights, out.metrics, out.state, out.outputs)
+        if self._vmap_pays(update, params, data, states, inputs, keys):
+            if id(update) not in self._vmapped:
+                self._vmapped[id(update)] = vmap(update, in_dims=(None, 0, 0, 0, 0))
+            out = self._vmapped[id(update)](params, data, states, inputs, keys)
+            result = CohortResult(out.update, out.weight.to(params.dtype), out.metrics, out.state, out.outputs)
+        else:
+            result = one_at_a_time(update, params, data, states, inputs, keys)
+        rows = linear.reduce(result.updates, result.weights) if linear is not None else result.updates
+        return result._replace(updates=rows)
+
+    def _vmap_pays(self, update, params, data: Batches, states, inputs, keys) -> bool:
+        """`vmap_rule.vmap_pays` for this chunk; whether `update` convolves is found once."""
+        steps = (data.mask.amax(-1) > 0).sum(-1)
+        if not vmap_pays(steps, data.mask.shape[1], False):
+            return False
+        if id(update) not in self._convolves:
+            self._convolves[id(update)] = params.device.type == "cpu" and convolves(update, params, data, states,
+                                                                                    inputs, keys)
+        return vmap_pays(steps, data.mask.shape[1], self._convolves[id(update)])
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
                 params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:

@@ -27,7 +27,10 @@ def _binary_correct(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, y.long(), reduction="none")
+    # What F.cross_entropy computes, spelled as log-softmax + gather: under vmap,
+    # F.cross_entropy runs nll_loss's Python decomposition, whose first shape check imports
+    # sympy (about 1.2 s of the first vmapped round); these two ops have batching rules.
+    return -F.log_softmax(logits, -1).gather(-1, y.long().unsqueeze(-1)).squeeze(-1)
 
 
 def _argmax_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -41,7 +44,7 @@ def _tokens(y: torch.Tensor) -> torch.Tensor:
 
 def _sequence_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Each sequence's mean cross-entropy over its real tokens: logits `[N, T, V]`, y `[N, T]`."""
-    per_token = F.cross_entropy(logits.flatten(0, 1), y.flatten().long(), reduction="none").view(y.shape)
+    per_token = _cross_entropy(logits.flatten(0, 1), y.flatten()).view(y.shape)
     tokens = _tokens(y).to(per_token.dtype)
     return (per_token * tokens).sum(-1) / tokens.sum(-1).clamp_min(1.0)
 

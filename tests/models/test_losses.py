@@ -79,3 +79,19 @@ def test_logit_head_shares_parameter_names():
     module = reference_model()
     head, _ = logit_head(module, LOSSES["bce"])
     assert [n for n, _ in head.named_parameters()] == [n for n, _ in module.named_parameters()]
+
+
+def test_cross_entropy_equals_torchs_in_value_and_gradient_and_vmaps():
+    from torch.func import vmap
+
+    from fedhive.models.autodiff import grad
+
+    torch.manual_seed(3)
+    logits, y = torch.randn(3, 40, 10) * 4, torch.randint(0, 10, (3, 40))
+    ours = LOSSES["cross_entropy"].per_sample
+    assert torch.equal(ours(logits[0], y[0].float()), F.cross_entropy(logits[0], y[0], reduction="none"))
+    torch_ce = lambda z, t: F.cross_entropy(z, t, reduction="none").sum()  # noqa: E731
+    expected = torch.stack([grad(torch_ce)(logits[k], y[k]) for k in range(3)])
+    got = vmap(grad(lambda z, t: ours(z, t).sum()))(logits, y)
+    assert got.shape == (3, 40, 10)
+    assert torch.equal(got, expected)
