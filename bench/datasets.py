@@ -106,13 +106,26 @@ def run(name: str, root: Path, rounds: int, overrides: list[str]) -> None:
 
     config = load_config(REPO / "configs" / f"{CONFIGS[name]}.yaml",
                          [f"data.root={root}", f"rounds={rounds}", f"eval_every={rounds}", *overrides])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     exp = Experiment(config)
-    setup = time.perf_counter() - start
+    setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
+    evaluations: list[tuple[float, float]] = []  # (wall, CPU) seconds of each evaluation
+    evaluate = exp.evaluate
+
+    def timed(round: int) -> dict:
+        t, c = time.perf_counter(), time.process_time()
+        out = evaluate(round)
+        evaluations.append((time.perf_counter() - t, time.process_time() - c))
+        return out
+
+    exp.evaluate = timed  # type: ignore[method-assign]
     history = exp.run(save=False)
     print(json.dumps({"config": CONFIGS[name], "overrides": overrides, "setup_s": round(setup, 1),
-                      "samples": [h["samples"] for h in history],
+                      "setup_cpu_s": round(setup_cpu, 1), "samples": [h["samples"] for h in history],
                       "round_s": [round(h["round_s"], 1) for h in history],
+                      "eval_s": [round(w, 1) for w, _ in evaluations],
+                      "eval_cpu_s": [round(c, 1) for _, c in evaluations],
+                      "process_cpu_s": round(time.process_time() - cpu, 1),
                       "test_accuracy": history[-1]["test_accuracy"], "peak_rss_mb": round(peak_rss_mb())}))
 
 

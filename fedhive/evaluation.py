@@ -1,4 +1,5 @@
-"""Per-client evaluation on clients' own test splits: mean, 10th percentile and worst
+"""The global test set a round is scored on (all of it, or a fixed keyed subsample), and
+per-client evaluation on clients' own test splits: mean, 10th percentile and worst
 client accuracy of the global model, optionally after k local fine-tuning steps
 (`personalized_accuracy_*`), and of each client's own model for algorithms that keep one
 (`personal_accuracy_*`: Ditto, FedRep, APFL, ...); optionally the global model on every
@@ -11,17 +12,32 @@ from typing import Any, Callable
 import torch
 from torch.func import vmap
 
+from fedhive import rng
 from fedhive.client.state import ClientState
 from fedhive.client.update import step_gradient
 from fedhive.config import EvalConfig
 from fedhive.data.batches import Batches
 from fedhive.data.federated import Packed, pad_clients
+from fedhive.data.leading import leading_steps
 from fedhive.errors import UserError
 from fedhive.models.autodiff import grad
 from fedhive.models.functional import FunctionalModel
 
 CLIENT_CHUNK = 64  # clients fine-tuned at once under vmap
 EVAL_SAMPLES = 1024  # test samples through the model at once, however many clients they belong to
+
+
+def global_test(test: tuple[torch.Tensor, torch.Tensor], max_samples: int | None,
+                seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test set `(x, y)`, or `max_samples` of its rows (`evaluation.max_samples`) in
+    stored order, chosen by the key (seed, "eval-subsample"): the same rows every round
+    and on every engine, so the curve follows the model, not the draw."""
+    x, y = test
+    if max_samples is None or max_samples >= len(y):
+        return test
+    g = rng.generator(seed, purpose="eval-subsample")
+    rows = torch.randperm(len(y), generator=g)[:max_samples].sort().values
+    return x[rows], y[rows]
 
 
 def client_accuracies(model: FunctionalModel, params: torch.Tensor, split: Packed,
@@ -102,12 +118,14 @@ def finetune_fn(model: FunctionalModel, steps: int, lr: float, budget: int = EVA
 def personalized_accuracies(model: FunctionalModel, params: torch.Tensor, dataset: Any, round: int,
                             steps: int, lr: float, budget: int = EVAL_SAMPLES) -> torch.Tensor:
     """Each client's test accuracy after `steps` local SGD steps on its round-`round`
-    training batches, `[C]`; clients run in `budget_groups` under vmap."""
+    training batches, `[C]`; clients run in `budget_groups` under vmap. Only the batches
+    those steps take are drawn (`leading_steps`)."""
     split: Packed = dataset.client_test_split()
+    draw = leading_steps(dataset, steps)
     run = vmap(finetune_fn(model, steps, lr, budget), in_dims=(None, 0, 0))
     acc = torch.full((dataset.num_clients,), torch.nan, device=params.device)
     for ids in budget_groups(split.sizes, torch.arange(dataset.num_clients), budget):
-        train = cycle_steps(dataset.cohort_batches(round, ids.tolist()), steps).to(params.device)
+        train = cycle_steps(draw.cohort_batches(round, ids.tolist()), steps).to(params.device)
         _store(acc, ids, *run(params, train, pad_clients(split, ids).to(params.device)))
     return acc
 

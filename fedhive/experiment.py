@@ -20,11 +20,12 @@ from fedhive.config.lr_schedule import build_schedule
 from fedhive.data.build import build_dataset
 from fedhive.data.describe import describe_into
 from fedhive.data.federated import ClientData
+from fedhive.data.leading import leading_steps
 from fedhive.engines.base import AgreesStop, CohortResult
 from fedhive.engines.build import build_engine, client_state_store, is_leader
 from fedhive.engines.threads import use_threads
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
-from fedhive.evaluation import ClientEvaluator
+from fedhive.evaluation import ClientEvaluator, global_test
 from fedhive.models.registry import build_model
 from fedhive.preflight import check_model
 from fedhive.run_folder.checkpoint import Checkpointer, Stateful, config_hash
@@ -73,6 +74,11 @@ class Experiment:
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
 
+    @property
+    def train_data(self) -> ClientData:
+        """What clients train on: with client.steps, only the batches they take are drawn."""
+        return leading_steps(self.dataset, self.algorithm.steps)
+
     def step(self) -> dict[str, Any]:
         """Run one round (async: one server step), evaluate, and return its metrics row."""
         t0 = time.perf_counter()
@@ -103,7 +109,7 @@ class Experiment:
         whose work counts. Failed or non-finite updates are dropped (their clients keep
         their state); the round is skipped if too few clients arrived."""
         r = self.round
-        plan = self.system.plan(r, self.sampler(r).tolist(), self.dataset)
+        plan = self.system.plan(r, self.sampler(r).tolist(), self.train_data)
         ids = plan.clients
         states = self.client_states.gather(ids)
         inputs = self.client_inputs(r, ids, r)
@@ -134,7 +140,7 @@ class Experiment:
         return inputs
 
     def evaluate(self, round: int) -> dict[str, float]:
-        x, y = self.dataset.test_set(round)
+        x, y = global_test(self.dataset.test_set(round), self.config.evaluation.max_samples, self.config.seed)
         loss, acc = self.model.evaluate(self.params, x.to(self.device), y.to(self.device))
         return {"test_loss": loss, "test_accuracy": acc, **self.client_eval(self.params, round, self.server_state)}
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from fedhive import Experiment, load_config
 from fedhive.config import EvalConfig, ModelConfig
 from fedhive.data import from_arrays
 from fedhive.data.batches import Batches
 from fedhive.data.federated import FederatedDataset, Packed
 from fedhive.errors import UserError
-from fedhive.evaluation import (ClientEvaluator, budget_groups, client_accuracies, cycle_steps, personal_accuracies,
+from fedhive.evaluation import (ClientEvaluator, budget_groups, global_test, client_accuracies, cycle_steps, personal_accuracies,
                                 personalized_accuracies, summarize, train_metrics)
 from fedhive.models.functional import FunctionalModel
 from fedhive.models.losses import LOSSES
@@ -222,3 +223,28 @@ def test_a_run_with_train_metrics_records_plots_and_summarizes_them(tmp_path):
     assert summary["final_grad_dissimilarity"] == history[-1]["grad_dissimilarity"]
     assert summary["final_global_train_loss"] == history[-1]["global_train_loss"]
     assert (tmp_path / "r" / "plots" / "grad_dissimilarity.png").is_file()
+
+
+def test_global_test_subsample_is_keyed_fixed_and_off_by_default():
+    x, y = torch.arange(500.0)[:, None] * torch.ones(1, 2), torch.arange(500) % 4
+    assert global_test((x, y), None, 0)[0] is x and global_test((x, y), 500, 0)[0] is x
+    sx, sy = global_test((x, y), 64, seed=3)
+    rows = sx[:, 0].long()
+    assert sx.shape == (64, 2) and len(rows.unique()) == 64 and torch.equal(rows, rows.sort().values)
+    assert torch.equal(sy, y[rows])
+    assert torch.equal(global_test((x, y), 64, seed=3)[0], sx)  # the same rows every round
+    assert not torch.equal(global_test((x, y), 64, seed=4)[0], sx)
+
+
+def test_a_run_scores_the_subsample_it_is_given():
+    ds = label_skewed()
+    base = ["rounds=2", "cohort.min=4", "cohort.max=4", "model.name=logistic", "algorithm=fedavg",
+            "evaluation.per_client=false"]
+    exp = Experiment(load_config(None, [*base, "evaluation.max_samples=50"]), dataset=ds)
+    row = exp.run(save=False)[-1]
+    x, y = global_test(ds.test_set(0), 50, exp.config.seed)
+    loss, acc = exp.model.evaluate(exp.params, x, y)
+    assert len(y) == 50 and (row["test_loss"], row["test_accuracy"]) == (loss, acc)
+    whole = Experiment(load_config(None, [*base, "evaluation.max_samples=100000"]), dataset=ds).run(save=False)
+    plain = Experiment(load_config(None, base), dataset=ds).run(save=False)
+    assert [(r["test_loss"], r["test_accuracy"]) for r in whole] == [(r["test_loss"], r["test_accuracy"]) for r in plain]

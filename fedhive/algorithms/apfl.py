@@ -47,7 +47,7 @@ def client_update(setup: Setup[Apfl]) -> ClientUpdate:
             samples.append(mask.sum().reshape(1))
         n = torch.cat(samples)
         loss = (torch.cat(losses) * n).sum() / n.sum().clamp_min(1.0)
-        return ClientResult(params - w, data.mask.sum(), {"v": v, "alpha": alpha}, {}, {"loss": loss})
+        return ClientResult(params - w, data.sizes, {"v": v, "alpha": alpha}, {}, {"loss": loss})
 
     return update
 

@@ -78,6 +78,10 @@ class Algorithm:
         defaults: config sections filled under the user's own (`server`, `client`).
         local_training: whether it runs the shared local trainer, so reads `client.*` and
             processes epochs x samples (else one pass: a gradient at the global model).
+        steps_only: its client update reads only the batches its `client.steps` local
+            steps take, so with client.steps set a client's draw holds just those (the
+            weight `data.sizes` stays its whole n_k); False when it reads more of the
+            client's data (FedRep's head passes, IFCA's cluster losses, q-FFL's F_k).
         personal: `setup -> PersonalModel` for an algorithm whose clients keep a personal
             model in their state; evaluation then adds `personal_accuracy_*`.
         sync_only: why it cannot run in mode async (None: it can).
@@ -93,6 +97,7 @@ class Algorithm:
     round_inputs: Callable[[Setup[Any]], RoundInputsFn] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     local_training: bool = True
+    steps_only: bool = False
     personal: Callable[[Setup[Any]], PersonalModel] | None = None
     sync_only: str | None = None
 
@@ -104,11 +109,14 @@ def no_inputs(round: int, ids: Sequence[int], params: torch.Tensor, server_state
 
 class FederatedAlgorithm(NamedTuple):
     """A built algorithm, what an experiment runs: the client update, the whole server
-    chain, the initial per-client state (`{}`: stateless), the per-round inputs and
-    the personal model of a client (None: only the global model is evaluated)."""
+    chain, the initial per-client state (`{}`: stateless), the per-round inputs, the
+    personal model of a client (None: only the global model is evaluated) and the
+    batches a client's round draw must hold (`steps`: client.steps for a `steps_only`
+    algorithm; None: its whole epoch)."""
 
     client_update: ClientUpdate
     server: Transform
     client_init: Callable[[torch.Tensor], ClientState] = no_state
     round_inputs: RoundInputsFn = no_inputs
     personal: PersonalModel | None = None
+    steps: int | None = None

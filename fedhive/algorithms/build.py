@@ -68,6 +68,8 @@ def build_algorithm(config: Config, model: FunctionalModel, num_classes: int = 2
     algorithm = find_algorithm(config.algorithm.name)
     setup = Setup(algorithm.hyperparameters.model_validate(config.algorithm.hyperparameters()), model, config)
     built = FederatedAlgorithm(algorithm.client_update(setup), algorithm.server(setup, server_chain(config)))
+    if algorithm.local_training and algorithm.steps_only:
+        built = built._replace(steps=config.client.steps)
     client_state = algorithm.client_state
     if client_state is not None:
         built = built._replace(client_init=lambda params: client_state(setup, params))

@@ -30,7 +30,7 @@ def client_update(setup: Setup[Ditto]) -> ClientUpdate:
                key: torch.Tensor) -> ClientResult:
         run = train(params, data, inputs=inputs)
         personal = train(state["v"], data, lambda v, _: lam * (v - params), inputs)
-        return ClientResult(params - run.local, data.mask.sum(), {"v": personal.local}, {},
+        return ClientResult(params - run.local, data.sizes, {"v": personal.local}, {},
                             {"loss": run.loss})
 
     return update

@@ -17,7 +17,7 @@ def client_update(setup: Setup) -> ClientUpdate:
     return local_update(setup.trainer())
 
 
-FEDAVG = Algorithm("fedavg", client_update, defaults={"client": LOCAL, "server": AVERAGE})
+FEDAVG = Algorithm("fedavg", client_update, defaults={"client": LOCAL, "server": AVERAGE}, steps_only=True)
 FEDAVGM = replace(FEDAVG, name="fedavgm",
                   defaults={"client": LOCAL, "server": {**AVERAGE, "optimizer": "momentum", "momentum": 0.9}})
 ALGORITHMS = (FEDAVG, FEDAVGM)

@@ -43,7 +43,7 @@ def client_update(setup: Setup) -> ClientUpdate:
         start = with_local_norms(params, idx, state["norms"])
         run = train(start, data, inputs=inputs)
         delta = (params - run.local) * shared.to(params)
-        return ClientResult(delta, data.mask.sum(), {"norms": run.local[idx.to(params.device)]}, {},
+        return ClientResult(delta, data.sizes, {"norms": run.local[idx.to(params.device)]}, {},
                             {"loss": run.loss})
 
     return update

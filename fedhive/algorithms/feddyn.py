@@ -31,7 +31,7 @@ def client_update(setup: Setup[FedDyn]) -> ClientUpdate:
         g = state["g"]
         run = train(params, data, lambda local, x: alpha * (local - x) - g, inputs)
         delta = params - run.local
-        return ClientResult(delta, data.mask.sum(), {"g": g + alpha * delta}, {}, {"loss": run.loss})
+        return ClientResult(delta, data.sizes, {"g": g + alpha * delta}, {}, {"loss": run.loss})
 
     return update
 

@@ -27,7 +27,7 @@ def client_update(setup: Setup) -> ClientUpdate:
         if rho > 0:  # a Python hyperparameter, not a tensor value
             tau = (tau - rho * (1 - rho**tau) / (1 - rho)) / (1 - rho)
         norm = tau.clamp_min(1.0)
-        return ClientResult((params - run.local) / norm, data.mask.sum(), state, {"steps": norm}, {"loss": run.loss})
+        return ClientResult((params - run.local) / norm, data.sizes, state, {"steps": norm}, {"loss": run.loss})
 
     return update
 

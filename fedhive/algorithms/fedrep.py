@@ -65,7 +65,7 @@ def client_update(setup: Setup[FedPer]) -> ClientUpdate:
             # the head runs all its own head_epochs; a straggler's cut shortens the body phase
             start = train_head(start, data, inputs=lr_only(inputs), trainable=is_head.to(params.dtype)).local
         run = train(start, data, inputs=inputs, trainable=None if train_head is None else (~is_head).to(params.dtype))
-        return ClientResult(params - run.local, data.mask.sum(), {"head": run.local[-h:]}, {}, {"loss": run.loss})
+        return ClientResult(params - run.local, data.sizes, {"head": run.local[-h:]}, {}, {"loss": run.loss})
 
     return update
 
@@ -73,6 +73,7 @@ def client_update(setup: Setup[FedPer]) -> ClientUpdate:
 def _family(name: str, hp: type[FedPer]):
     return replace(
         FEDAVG, name=name, hyperparameters=hp, client_update=client_update,
+        steps_only=hp is FedPer,  # FedRep's head runs whole passes over the client's batches
         client_state=lambda setup, params: {"head": params[-head_size(setup):].clone()}, personal=personal,
     )
 

@@ -39,7 +39,7 @@ def client_update(setup: Setup[Ifca]) -> ClientUpdate:
         pick = (torch.arange(k, device=params.device) == losses.argmin()).to(params.dtype)  # one-hot, vmap-safe
         start = pick @ models
         run = train(start, data, inputs=inputs)
-        return ClientResult(start - run.local, data.mask.sum(), {"cluster": pick}, {"cluster": pick},
+        return ClientResult(start - run.local, data.sizes, {"cluster": pick}, {"cluster": pick},
                             {"loss": run.loss})
 
     return update
@@ -91,7 +91,7 @@ def round_inputs(setup: Setup[Ifca]):
 
 ALGORITHM = replace(
     FEDAVG, name="ifca", client_update=client_update, hyperparameters=Ifca, server=server,
-    round_inputs=round_inputs,
+    round_inputs=round_inputs, steps_only=False,  # the cluster is chosen on all the client's batches
     client_state=lambda setup, params: {"cluster": params.new_zeros(setup.hp.clusters)},
     personal=lambda setup: lambda params, server_state, state: state["cluster"] @ server_state["models"],
     sync_only="clients choose among the cluster models broadcast with each round",

@@ -34,7 +34,7 @@ def client_update(setup: Setup[QFfl]) -> ClientUpdate:
         lipschitz = 1.0 / round_lr(inputs, lr)
         delta_w = lipschitz * (params - run.local)
         h = q * f ** (q - 1) * delta_w.square().sum() + lipschitz * f**q
-        return ClientResult(f**q * delta_w, data.mask.sum(), state, {"h": h}, {"loss": run.loss})
+        return ClientResult(f**q * delta_w, data.sizes, state, {"h": h}, {"loss": run.loss})
 
     return update
 
@@ -52,6 +52,7 @@ def server(setup: Setup[QFfl], configured: Transform) -> Transform:
 
 ALGORITHM = replace(
     FEDAVG, name="qffl", client_update=client_update, hyperparameters=QFfl, server=server,
+    steps_only=False,  # F_k(w) is the loss over all the client's batches
     defaults={"client": LOCAL, "server": {"aggregate": "sum", "optimizer": "sgd", "lr": 1.0}},
     sync_only="its server step divides by the cohort's sum of h_k, which the async buffer does not carry",
 )

@@ -28,7 +28,7 @@ def client_update(setup: Setup) -> ClientUpdate:
         run = train(params, data, lambda local, x: c - c_i, inputs)
         delta = params - run.local
         c_new = c_i - c + delta / (run.steps.clamp_min(1.0) * round_lr(inputs, lr))
-        return ClientResult(delta, data.mask.sum(), {"c": c_new}, {"delta_c": c_new - c_i}, {"loss": run.loss})
+        return ClientResult(delta, data.sizes, {"c": c_new}, {"delta_c": c_new - c_i}, {"loss": run.loss})
 
     return update
 

@@ -42,7 +42,7 @@ class AsyncRunner:
         self.exp, self.cfg = exp, exp.config.asynchronous
         self.devices = Devices(exp.config.system or SystemConfig(), exp.dataset.num_clients, exp.config.seed)
         self.down, self.up = payload_bytes(exp.config, exp.params)
-        self.stream = CandidateStream(exp.sampler, exp.dataset, lambda per_step: samples_processed(exp.config, per_step))
+        self.stream = CandidateStream(exp.sampler, exp.train_data, lambda per_step: samples_processed(exp.config, per_step))
         self.queue = EventQueue()
         self.sim_time, self.version, self.next_task, self.starts = 0.0, 0, 0, 0
         self.tasks: dict[int, Task] = {}

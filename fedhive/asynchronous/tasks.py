@@ -110,7 +110,7 @@ def _train_grouped(exp, tasks, ring, states, inputs) -> CohortResult:
     for v, d in keys:
         idx = torch.tensor(rows[(v, d)])
         sub = lambda rows: {k: s.index_select(0, idx) for k, s in rows.items()}  # noqa: E731
-        parts.append(exp.engine.run(exp.algorithm.client_update, ring[v], exp.dataset, d,
+        parts.append(exp.engine.run(exp.algorithm.client_update, ring[v], exp.train_data, d,
                                     [tasks[i].client for i in rows[(v, d)]], sub(states), sub(inputs)))
     order = torch.tensor([i for k in keys for i in rows[k]], dtype=torch.long)
     inverse = torch.empty_like(order)

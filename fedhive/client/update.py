@@ -85,7 +85,7 @@ def gradient_update(model: FunctionalModel) -> ClientUpdate:
                key: torch.Tensor) -> ClientResult:
         g, per_step = grad_fn(params, data)
         loss = _sample_weighted_loss(per_step, data.mask)
-        return ClientResult(g, data.mask.sum(), state, {}, {"loss": loss})
+        return ClientResult(g, data.sizes, state, {}, {"loss": loss})
 
     fused = cast(FusedUpdate, update)  # the function object takes the protocol's attribute here
     fused.cohort_sum = CohortSum(model)
@@ -255,7 +255,7 @@ def local_update(train: LocalTrainer, correction: Correction | None = None) -> C
     def update(params: torch.Tensor, data: Batches, state: ClientState, inputs: RoundInputs,
                key: torch.Tensor) -> ClientResult:
         run = train(params, data, correction, inputs)
-        return ClientResult(params - run.local, data.mask.sum(), state, {}, {"loss": run.loss})
+        return ClientResult(params - run.local, data.sizes, state, {}, {"loss": run.loss})
 
     return update
 

@@ -345,7 +345,11 @@ class FaultsConfig(Section):
 
 
 class EvalConfig(Section):
-    """Evaluation beyond the global test set, on each client's own test split."""
+    """How much of the global test set is scored, and evaluation beyond it, on each
+    client's own test split."""
+
+    max_samples: int | None = Field(None, ge=1, description="score the global test set on a fixed keyed "
+                                    "subsample of this many samples, the same every round (None: all of it)")
 
     per_client: bool = Field(True, description="mean, 10th percentile and worst client accuracy")
     finetune_steps: int = Field(0, ge=0, description="personalized evaluation: local SGD steps first (0 = off)")

@@ -8,36 +8,45 @@ from typing import NamedTuple
 import torch
 
 
-class Batches(NamedTuple):
+class _BatchFields(NamedTuple):
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    sizes: torch.Tensor
+
+
+class Batches(_BatchFields):
     """Client data padded to a common shape.
 
     For a cohort of K clients: `x` is `[K, S, B, ...]` (S steps of B samples), `y` is
     `[K, S, B]` and `mask` is `[K, S, B]` with 1.0 for real samples and 0.0 for padding.
-    One client's slice drops the leading K. A NamedTuple so `torch.func.vmap` maps it.
+    `sizes` `[K]` is each client's number of training samples n_k, its aggregation
+    weight: by default the real samples in the mask, more when the draw holds only the
+    steps a client takes (`client.steps`) rather than its whole epoch. One client's slice
+    drops the leading K. A NamedTuple so `torch.func.vmap` maps it.
     """
 
-    x: torch.Tensor
-    y: torch.Tensor
-    mask: torch.Tensor
+    __slots__ = ()
+
+    def __new__(cls, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                sizes: torch.Tensor | None = None) -> "Batches":
+        if sizes is None:
+            sizes = mask.flatten(start_dim=mask.dim() - 2).sum(-1)
+        return super().__new__(cls, x, y, mask, sizes)
 
     def client(self, k: int) -> "Batches":
         """The k-th client's slice, without its padding steps."""
         steps = int(self.mask[k].amax(dim=-1).sum().item())
-        return Batches(self.x[k, :steps], self.y[k, :steps], self.mask[k, :steps])
+        return Batches(self.x[k, :steps], self.y[k, :steps], self.mask[k, :steps], self.sizes[k])
 
     def to(self, device: torch.device | str) -> "Batches":
         return Batches(*(t.to(device) for t in self))
-
-    @property
-    def samples(self) -> torch.Tensor:
-        """Real samples per client: `[K]` for a cohort, a scalar for one client."""
-        return self.mask.flatten(start_dim=self.mask.dim() - 2).sum(-1)
 
 
 def trim_steps(b: Batches) -> Batches:
     """Drop trailing steps that are padding for every row."""
     steps = int((b.mask.amax(dim=-1) > 0).sum(-1).max().item()) if b.mask.numel() else 0
-    return Batches(b.x[:, :steps], b.y[:, :steps], b.mask[:, :steps])
+    return b._replace(x=b.x[:, :steps], y=b.y[:, :steps], mask=b.mask[:, :steps])
 
 
 def concat_batches(chunks: list[Batches]) -> Batches:
@@ -48,7 +57,8 @@ def concat_batches(chunks: list[Batches]) -> Batches:
         extra = steps - t.shape[1]
         return t if extra == 0 else torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], 1)
 
-    return Batches(*(torch.cat([pad(getattr(c, f)) for c in chunks]) for f in Batches._fields))
+    padded = (torch.cat([pad(getattr(c, f)) for c in chunks]) for f in ("x", "y", "mask"))
+    return Batches(*padded, torch.cat([c.sizes for c in chunks]))
 
 
 class Steps(NamedTuple):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
@@ -13,8 +13,9 @@ from fedhive.data.batches import Batches, Steps
 
 class ClientData(Protocol):
     """What engines and the round loop need from any federated dataset, packed or generated.
-    A dataset may also offer `ReportsWork` (engines then group clients of similar work)
-    and `DrawsSteps` (the fused gradient path then draws without padding)."""
+    A dataset may also offer `ReportsWork` (engines then group clients of similar work),
+    `DrawsSteps` (the fused gradient path then draws without padding) and `DrawsLeading`
+    (a fixed-steps client update then receives only the batches it takes)."""
 
     num_clients: int
     input_shape: tuple[int, ...]
@@ -48,6 +49,26 @@ class DrawsSteps(Protocol):
 
     def cohort_steps(self, round: int, client_ids: Sequence[int]) -> Steps:
         """The cohort's training data for this round, one client's steps after another's."""
+
+
+@runtime_checkable
+class DrawsLeading(Protocol):
+    """A dataset that draws only each client's first batches of the round."""
+
+    def leading_batches(self, round: int, client_ids: Sequence[int], steps: int) -> Batches:
+        """The first `steps` of each client's `cohort_batches`, `sizes` still its whole n_k."""
+
+
+def unchanged_draw(dataset: ClientData, name: str) -> Callable | None:
+    """The dataset's own draw `name` (`cohort_steps`, `leading_batches`), unless a subclass
+    overrides `cohort_batches` below the class that defines it: that subclass changed the
+    data (a skew, a transform), and the inherited draw would bypass the change."""
+    mro = type(dataset).__mro__
+    owner = next((c for c in mro if name in vars(c)), None)
+    batches_owner = next((c for c in mro if "cohort_batches" in vars(c)), None)
+    if owner and batches_owner and batches_owner is not owner and issubclass(batches_owner, owner):
+        return None
+    return getattr(dataset, name, None)
 
 
 def client_id_tensor(client_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -130,18 +151,32 @@ class FederatedDataset:
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
         """The cohort's shuffled batches: x `[K, S, B, ...]`, S the longest client's steps."""
+        return self._draw(round, client_ids, None)
+
+    def leading_batches(self, round: int, client_ids: Sequence[int], steps: int) -> Batches:
+        """The first `steps` of each client's `cohort_batches` (all of them when it has
+        fewer), with `sizes` still its whole training set: S = min(steps, longest)."""
+        return self._draw(round, client_ids, steps)
+
+    def _draw(self, round: int, client_ids: Sequence[int], steps: int | None) -> Batches:
         ids = client_id_tensor(client_ids)
         starts, sizes = self.train.offsets[ids], self.train.sizes[ids]
         b = self.batch_size
-        steps = int(((sizes + b - 1) // b).max()) if len(ids) else 0
-        rows = torch.full((len(ids), steps * b), -1, dtype=torch.long)
-        # One keyed permutation per client, the keys drawn in bulk. A per-row keyed hash
-        # with one segmented sort was measured 3-4x slower than these O(n) randperms.
-        perms = [torch.randperm(n, generator=g)
-                 for g, n in zip(rng.generators(self.seed, round, ids, "shuffle"), sizes.tolist())]
+        batches = (sizes + b - 1) // b
+        if steps is not None:
+            batches = batches.clamp_max(steps)
+        taken = torch.minimum(sizes, batches * b)  # rows drawn per client
+        width = int(batches.max()) * b if len(ids) else 0
+        rows = torch.full((len(ids), width), -1, dtype=torch.long)
+        # One keyed permutation per client, the keys drawn in bulk, so a client's leading
+        # batches are those of its whole epoch. A per-row keyed hash with one segmented
+        # sort was measured 3-4x slower than these O(n) randperms.
+        perms = [torch.randperm(n, generator=g)[:t] for g, n, t in
+                 zip(rng.generators(self.seed, round, ids, "shuffle"), sizes.tolist(), taken.tolist())]
         if perms:
-            rows[torch.arange(steps * b) < sizes[:, None]] = torch.cat(perms) + starts.repeat_interleave(sizes)
-        return gather(self.train, rows.view(len(ids), steps, b))
+            rows[torch.arange(width) < taken[:, None]] = torch.cat(perms) + starts.repeat_interleave(taken)
+        drawn = gather(self.train, rows.view(len(ids), width // b, b))
+        return drawn if steps is None else drawn._replace(sizes=sizes.to(drawn.mask.dtype))
 
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Each client's number of batches, without gathering its data; engines group

@@ -17,7 +17,7 @@ from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientUpdate, CohortSum, FusedUpdate
 from fedhive.config import EngineConfig
 from fedhive.data.batches import Batches, Steps, packed
-from fedhive.data.federated import ClientData, DrawsSteps, reported_work
+from fedhive.data.federated import ClientData, reported_work, unchanged_draw
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
@@ -183,15 +183,9 @@ def cohort_steps(dataset: ClientData, round: int, ids: list[int]) -> Steps:
 
 
 def packed_draw(dataset: ClientData) -> Callable | None:
-    """The dataset's own `cohort_steps`, unless a subclass overrides `cohort_batches` below
-    the class that defines it: that subclass changed the data (a skew, a transform), and
-    the inherited packed draw would bypass the change, so its batches are packed instead."""
-    mro = type(dataset).__mro__
-    steps_owner = next((c for c in mro if "cohort_steps" in vars(c)), None)
-    batches_owner = next((c for c in mro if "cohort_batches" in vars(c)), None)
-    if steps_owner and batches_owner and batches_owner is not steps_owner and issubclass(batches_owner, steps_owner):
-        return None
-    return dataset.cohort_steps if isinstance(dataset, DrawsSteps) else None
+    """The dataset's own `cohort_steps` (`DrawsSteps`), unless a subclass changed its
+    batches (`unchanged_draw`): those are packed instead."""
+    return unchanged_draw(dataset, "cohort_steps")
 
 
 def _by_work(dataset: ClientData, round: int, ids: list[int]) -> tuple[list[int], list[int] | None]:

@@ -50,7 +50,7 @@ def test_gradient_update_reports_weight_and_loss():
 def test_padding_steps_do_not_change_a_gradient():
     task, model = _setup()
     data = task.cohort_batches(0, [1]).client(0)
-    pad = type(data)(*(torch.cat([t, torch.zeros_like(t[:2])]) for t in data))
+    pad = type(data)(*(torch.cat([t, torch.zeros_like(t[:2])]) for t in data[:3]))
     update, p = gradient_update(model), model.initial_params()
     torch.testing.assert_close(update(p, pad, {}, {}, 0).update, update(p, data, {}, {}, 0).update)
 
@@ -58,12 +58,12 @@ def test_padding_steps_do_not_change_a_gradient():
 def test_local_sgd_one_step_is_one_sgd_step_and_padding_is_inert():
     task, model = _setup()
     data = task.cohort_batches(0, [1]).client(0)
-    one = type(data)(*(t[:1] for t in data))
+    one = type(data)(*(t[:1] for t in data[:3]))
     p = model.initial_params()
     g = gradient_update(model)(p, one, {}, {}, 0).update
     delta = local_sgd_update(model, lr=0.5)(p, one, {}, {}, 0).update
     torch.testing.assert_close(delta, 0.5 * g)
-    pad = type(data)(*(torch.cat([t, torch.zeros_like(t)]) for t in one))
+    pad = type(data)(*(torch.cat([t, torch.zeros_like(t)]) for t in one[:3]))
     torch.testing.assert_close(local_sgd_update(model, lr=0.5)(p, pad, {}, {}, 0).update, delta)
 
 
@@ -90,7 +90,7 @@ def _padded_fused_sum(model, params, batches, coef):
     step_coef = coef(weights).unsqueeze(1).expand(batches.mask.shape[:2])
 
     def objective(p):
-        flat = [t.flatten(0, 1) for t in batches]
+        flat = [t.flatten(0, 1) for t in batches[:3]]
         return (model.masked_loss(p, *flat) * step_coef.flatten()).sum()
 
     return torch.func.grad(objective)(params), weights

@@ -17,7 +17,7 @@ def test_cohort_shapes_masks_and_labels():
     assert b.x[real].abs().max() <= 1 and b.x[real].min() < -0.9
     assert torch.equal(b.y[real], label(b.x)[real])
     assert (b.x[~real] == 0).all() and (b.y[~real] == 0).all()
-    assert torch.equal(b.samples, steps * 1000)
+    assert torch.equal(b.sizes, steps * 1000)
 
 
 def test_labels_follow_the_true_weights():

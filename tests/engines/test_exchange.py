@@ -30,7 +30,7 @@ def test_balanced_slices_cover_the_cohort_once(k, world):
 def test_client_work_is_the_batch_count_without_drawing_data():
     task = ReferenceTask(DataConfig(clients=20, batch_size=10), seed=3)
     ids = [4, 17, 0]
-    assert [w * 10 for w in client_work(task, 2, ids)] == task.cohort_batches(2, ids).samples.tolist()
+    assert [w * 10 for w in client_work(task, 2, ids)] == task.cohort_batches(2, ids).sizes.tolist()
     assert client_work(object(), 2, ids) == [1.0, 1.0, 1.0]
 
 
