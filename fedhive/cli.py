@@ -6,7 +6,6 @@ Imports are lazy so that `--help` and config errors answer without loading torch
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import gc
 import sys
@@ -339,10 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
-    # The interpreter's last collections walk torch's millions of objects at exit (~1 s)
-    # and free nothing that exiting does not; frozen objects are skipped.
-    atexit.unregister(gc.freeze)  # once, however often main is called in one process
-    atexit.register(gc.freeze)
     from fedhive.config.user_code import command_line_policy
 
     try:
