@@ -69,21 +69,24 @@ def start_up() -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    with start_up():
-        config = _load(args)
-        path, _ = _split_config_and_overrides(args.args)
-        if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
-            config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
-        from fedhive.launch import should_spawn, spawn_workers
+    with plot_helper() as plotter:
+        with start_up():
+            config = _load(args)
+            path, _ = _split_config_and_overrides(args.args)
+            if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
+                config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
+            from fedhive.launch import should_spawn, spawn_workers
 
-        if should_spawn(config.engine):
-            return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
-        from fedhive.experiment import Experiment
+            if should_spawn(config.engine):
+                if plotter is not None:
+                    plotter.close()  # the workers' rank 0 draws the plots
+                return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
+            from fedhive.experiment import Experiment
 
-        if not args.quiet:
-            print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
-        exp = Experiment(config)
-    return _run(exp, args.quiet)
+            if not args.quiet:
+                print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
+            exp = Experiment(config)
+        return _run(exp, args.quiet, plotter)
 
 
 def _flags(args: argparse.Namespace) -> list[str]:
@@ -101,14 +104,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
         force = ["--force"] if args.force else []
         return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
 
-    with start_up():
-        exp = resume_experiment(args.run_dir, args.args, force=args.force)
-    if not args.quiet:
-        print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
-    return _run(exp, args.quiet)
+    with plot_helper() as plotter:
+        with start_up():
+            exp = resume_experiment(args.run_dir, args.args, force=args.force)
+        if not args.quiet:
+            print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
+        return _run(exp, args.quiet, plotter)
 
 
-def _run(exp, quiet: bool) -> int:
+def plot_helper() -> contextlib.AbstractContextManager:
+    """A helper process that draws the run's plots (see reports.plot_process), started
+    before torch's import so that matplotlib's overlaps it; none where this process draws none."""
+    from fedhive.reports.plot_process import PlotProcess, wanted
+
+    return PlotProcess() if wanted() else contextlib.nullcontext()
+
+
+def _run(exp, quiet: bool, plotter=None) -> int:
+    if plotter is not None:
+        exp.plot_rows = plotter.plot_rows
     exp.run(quiet=quiet)
     if exp.run_dir is None:  # a distributed run's other ranks: rank 0 reports
         return 0
