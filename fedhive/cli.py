@@ -72,19 +72,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     with plot_helper() as plotter:
         with start_up():
             config = _load(args)
-            path, _ = _split_config_and_overrides(args.args)
-            if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
-                config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
-            from fedhive.launch import should_spawn, spawn_workers
+        path, _ = _split_config_and_overrides(args.args)
+        if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
+            config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
+        from fedhive.launch import should_spawn, spawn_workers
 
-            if should_spawn(config.engine):
-                if plotter is not None:
-                    plotter.close()  # the workers' rank 0 draws the plots
-                return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
-            from fedhive.experiment import Experiment
+        if should_spawn(config.engine):
+            _close(plotter)  # the workers' rank 0 draws the plots
+            return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
+        from fedhive.experiment import Experiment
 
-            if not args.quiet:
-                print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
+        if not args.quiet:
+            print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
+        with start_up():
             exp = Experiment(config)
         return _run(exp, args.quiet, plotter)
 
@@ -96,15 +96,17 @@ def _flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from fedhive.launch import should_spawn, spawn_workers
-    from fedhive.run_folder.resume import checked_config, folder_config, resume_experiment
-
-    engine = folder_config(Path(args.run_dir), args.args).engine
-    if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
-        checked_config(Path(args.run_dir), args.args, force=args.force)  # one error here, not one per worker
-        force = ["--force"] if args.force else []
-        return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
 
     with plot_helper() as plotter:
+        with start_up():
+            from fedhive.run_folder.resume import checked_config, folder_config, resume_experiment
+
+            engine = folder_config(Path(args.run_dir), args.args).engine
+        if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
+            _close(plotter)  # the workers' rank 0 draws the plots
+            checked_config(Path(args.run_dir), args.args, force=args.force)  # one error here, not one per worker
+            force = ["--force"] if args.force else []
+            return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
         with start_up():
             exp = resume_experiment(args.run_dir, args.args, force=args.force)
         if not args.quiet:
@@ -118,6 +120,11 @@ def plot_helper() -> contextlib.AbstractContextManager:
     from fedhive.reports.plot_process import PlotProcess, wanted
 
     return PlotProcess() if wanted() else contextlib.nullcontext()
+
+
+def _close(plotter) -> None:
+    if plotter is not None:
+        plotter.close()
 
 
 def _run(exp, quiet: bool, plotter=None) -> int:

@@ -27,7 +27,8 @@ class PlotProcess:
         package_parent = str(Path(fedhive.__file__).resolve().parents[1])
         self.proc: subprocess.Popen | None = subprocess.Popen(
             [sys.executable, "-c", _HELPER, package_parent],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)  # a Ctrl-C stops the run after its round; the helper still draws
 
     def plot_rows(self, rows: list[dict[str, Any]], out_dir: Path, title: str = "",
                   config: dict[str, Any] | None = None) -> list[Path]:
