@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fedhive.config import Config, load_config
-from fedhive.config.lr_schedule import LrSchedule, build_schedule
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
 
 __version__ = "0.2.0"
 
-# Torch-backed names load on first use, so `import fedhive` (and the CLI's help and
-# config errors) stay fast.
+# Names load on first use, so `import fedhive` stays fast: the CLI's help and config
+# errors need no torch, and `fedhive run`'s plot helper (reports.plot_process) no pydantic.
 _LAZY = {
+    "Config": "fedhive.config",
+    "load_config": "fedhive.config",
+    "LrSchedule": "fedhive.config.lr_schedule",
+    "build_schedule": "fedhive.config.lr_schedule",
     "Experiment": "fedhive.experiment",
     "chain": "fedhive.server.chain",
     "Transform": "fedhive.server.chain",
@@ -87,6 +89,8 @@ if TYPE_CHECKING:
     from fedhive.client.attacks import attacked_update
     from fedhive.client.update import ClientResult, gradient_update, local_sgd_update, local_trainer, local_update
     from fedhive.compression import build_codec, compress
+    from fedhive.config import Config, load_config
+    from fedhive.config.lr_schedule import LrSchedule, build_schedule
     from fedhive.data.arrays import from_arrays
     from fedhive.data.batches import Batches
     from fedhive.data.build import build_dataset
@@ -123,6 +127,7 @@ def run(config: Config | str | None = None, overrides: list[str] | None = None, 
         save: bool = True) -> list[dict[str, Any]]:
     """Run an experiment from a Config, a YAML path or the reference defaults, with dotted
     `overrides` (e.g. `["rounds=20"]`) applied to it; returns its history."""
+    from fedhive.config import Config, load_config
     from fedhive.experiment import Experiment
 
     if not isinstance(config, Config):
@@ -142,4 +147,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fedhive' has no attribute {name!r}")
 
 
-__all__ = ["Config", "UserError", "RunError", "RunStopped", "FedhiveWarning", "load_config", "run", "__version__", *_LAZY]
+__all__ = ["UserError", "RunError", "RunStopped", "FedhiveWarning", "run", "__version__", *_LAZY]

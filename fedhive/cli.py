@@ -6,9 +6,12 @@ Imports are lazy so that `--help` and config errors answer without loading torch
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from fedhive.errors import FedhiveWarning, RunError, RunStopped, UserError
@@ -49,20 +52,41 @@ def _load(args: argparse.Namespace):
     return load_config(path, overrides)
 
 
+@contextlib.contextmanager
+def start_up() -> Iterator[None]:
+    """A command's start-up (torch's import, the config, building the experiment) with the
+    cyclic garbage collector paused: start-up makes next to no garbage, yet the collector's
+    passes over torch's objects cost ~0.5 s of it. What start-up built lives to the end, so
+    it is then frozen (`gc.freeze`; `main` unfreezes it): the round loop's collections skip it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.freeze()
+            gc.enable()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args)
-    path, _ = _split_config_and_overrides(args.args)
-    if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
-        config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
-    from fedhive.launch import should_spawn, spawn_workers
+    with plot_helper() as plotter:
+        with start_up():
+            config = _load(args)
+        path, _ = _split_config_and_overrides(args.args)
+        if path is not None and config.name is None:  # runs/<config stem>-<time>, not a bare timestamp
+            config = config.model_copy(update={"name": f"{Path(path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"})
+        from fedhive.launch import should_spawn, spawn_workers
 
-    if should_spawn(config.engine):
-        return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
-    from fedhive.experiment import Experiment
+        if should_spawn(config.engine):
+            _close(plotter)  # the workers' rank 0 draws the plots
+            return spawn_workers(config.engine.workers, ["run", *args.args, *_flags(args)])
+        from fedhive.experiment import Experiment
 
-    if not args.quiet:
-        print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
-    return _run(Experiment(config), args.quiet)
+        if not args.quiet:
+            print(f"loading data ({config.data.name}) and building the model ...", file=sys.stderr)
+        with start_up():
+            exp = Experiment(config)
+        return _run(exp, args.quiet, plotter)
 
 
 def _flags(args: argparse.Namespace) -> list[str]:
@@ -72,21 +96,40 @@ def _flags(args: argparse.Namespace) -> list[str]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from fedhive.launch import should_spawn, spawn_workers
-    from fedhive.run_folder.resume import checked_config, folder_config, resume_experiment
 
-    engine = folder_config(Path(args.run_dir), args.args).engine
-    if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
-        checked_config(Path(args.run_dir), args.args, force=args.force)  # one error here, not one per worker
-        force = ["--force"] if args.force else []
-        return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
+    with plot_helper() as plotter:
+        with start_up():
+            from fedhive.run_folder.resume import checked_config, folder_config, resume_experiment
 
-    exp = resume_experiment(args.run_dir, args.args, force=args.force)
-    if not args.quiet:
-        print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
-    return _run(exp, args.quiet)
+            engine = folder_config(Path(args.run_dir), args.args).engine
+        if should_spawn(engine):  # as many workers as the run had, or as many as --force gives
+            _close(plotter)  # the workers' rank 0 draws the plots
+            checked_config(Path(args.run_dir), args.args, force=args.force)  # one error here, not one per worker
+            force = ["--force"] if args.force else []
+            return spawn_workers(engine.workers, ["resume", args.run_dir, *args.args, *force, *_flags(args)])
+        with start_up():
+            exp = resume_experiment(args.run_dir, args.args, force=args.force)
+        if not args.quiet:
+            print(f"resuming from round {exp.round} of {exp.config.rounds}", file=sys.stderr)
+        return _run(exp, args.quiet, plotter)
 
 
-def _run(exp, quiet: bool) -> int:
+def plot_helper() -> contextlib.AbstractContextManager:
+    """A helper process that draws the run's plots (see reports.plot_process), started
+    before torch's import so that matplotlib's overlaps it; none where this process draws none."""
+    from fedhive.reports.plot_process import PlotProcess, wanted
+
+    return PlotProcess() if wanted() else contextlib.nullcontext()
+
+
+def _close(plotter) -> None:
+    if plotter is not None:
+        plotter.close()
+
+
+def _run(exp, quiet: bool, plotter=None) -> int:
+    if plotter is not None:
+        exp.plot_rows = plotter.plot_rows
     exp.run(quiet=quiet)
     if exp.run_dir is None:  # a distributed run's other ranks: rank 0 reports
         return 0
@@ -336,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C: the newest checkpoint (at a round boundary) stands
         print("fedhive: interrupted", file=sys.stderr)
         return 130
+    finally:
+        gc.unfreeze()  # a caller that goes on (tests call main in-process) collects as before
 
 
 _default_showwarning = warnings.showwarning

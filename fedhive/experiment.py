@@ -6,6 +6,7 @@ import json
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ class Experiment:
         self.asynchronous = AsyncRunner(self) if config.mode == "async" else None
         self.history: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
+        # Draws the run folder's plots (reports.plots.plot_rows when None); the CLI passes
+        # a helper process's (reports.plot_process), which imported matplotlib meanwhile.
+        self.plot_rows: Callable[..., list[Path]] | None = None
 
     @property
     def train_data(self) -> ClientData:
@@ -206,7 +210,8 @@ class Experiment:
         return agreed
 
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
-        from fedhive.reports.plots import plot_rows
+        if (plot_rows := self.plot_rows) is None:
+            from fedhive.reports.plots import plot_rows
 
         plot_rows(self.history, recorder.run_dir / "plots", title=recorder.run_dir.name,
                   config=self.config.model_dump(mode="json"))

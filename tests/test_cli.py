@@ -123,3 +123,31 @@ def test_the_progress_bar_shows_an_eta():
         assert any(isinstance(c, TimeRemainingColumn) for c in bar._progress.columns)
     finally:
         bar.close()
+
+
+def test_start_up_pauses_the_collector_then_freezes_what_it_built():
+    import gc
+
+    from fedhive.cli import start_up
+
+    frozen = gc.get_freeze_count()
+    try:
+        with start_up():
+            assert not gc.isenabled()
+            built = [[] for _ in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(built)
+        with pytest.raises(ValueError), start_up():  # an error in start-up leaves the collector running
+            raise ValueError("bad config")
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+
+
+def test_main_leaves_nothing_frozen(tmp_path):
+    import gc
+
+    from fedhive.cli import main
+
+    assert main(["run", "-q", "rounds=1", f"output_dir={tmp_path}"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0

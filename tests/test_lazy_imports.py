@@ -63,3 +63,12 @@ def test_a_plain_run_imports_no_optional_package():
     assert {"fedhive.cli", "fedhive.experiment", "torch"} <= modules  # the list was read
     loaded = sorted(m for m in modules for p in OPTIONAL if m == p or m.startswith(p + "."))
     assert loaded == []
+
+
+def test_a_cli_run_draws_its_plots_without_importing_matplotlib(tmp_path):
+    # A helper process draws them (fedhive.reports.plot_process); they are there on return.
+    proc, modules = imported_modules("run", "-q", "rounds=1", "name=r", f"output_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "fedhive.experiment" in modules  # the importtime lines were read
+    assert not {m for m in modules if m.split(".")[0] == "matplotlib"}
+    assert sorted(p.name for p in (tmp_path / "r" / "plots").iterdir()) == ["accuracy.png", "loss.png"]

@@ -21,7 +21,7 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
     stage: ClassVar[str] = "aggregate"
 
 

@@ -37,7 +37,7 @@ class LrSchedule(BaseModel):
     """How a learning rate changes over rounds (see the module docstring for the formulas).
     `client.lr_schedule: cosine` is short for `{name: cosine}`."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, frozen=True, defer_build=True)
 
     name: Literal["constant", "step", "exponential", "cosine"] = Field(
         description="how lr changes after the warm-up (README: Learning-rate schedules)")

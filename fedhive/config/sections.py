@@ -18,7 +18,7 @@ from fedhive.config.lr_schedule import LrSchedule
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, defer_build=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -194,7 +194,7 @@ class AlgorithmConfig(Section):
     `module.path:NAME`), and its hyperparameters: the other keys, validated against the
     algorithm's own model when the whole config is (fedhive/config/__init__.py)."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False, defer_build=True)
 
     name: str = Field("fedsgd", description="fedsgd, fedavg, fedprox, ... or module.path:NAME")
 

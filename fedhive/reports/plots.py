@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from fedhive.run_folder.files import make_folder, save_figure
-from fedhive.run_folder.recorder import read_metrics
 
 # file name -> (y label, columns, cumulative); loss and accuracy are always drawn, the
 # others only when some row has one of their columns.
@@ -27,7 +26,8 @@ ENABLED_BY = {"bytes": lambda config: config.get("compression", {}).get("name", 
 MARKER_MAX_POINTS = 30  # sparser series (few evaluations) get a marker on every point
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported on first use: ~0.8 s)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +78,7 @@ def plot_rows(rows: list[dict[str, Any]], out_dir: Path, title: str = "",
               config: dict[str, Any] | None = None) -> list[Path]:
     """Draw the run's curves (CURVES) from metrics rows into out_dir; the title names the
     run and, given its config (as JSON), the dataset, algorithm and key settings."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     make_folder(out_dir)
@@ -114,12 +114,12 @@ def _finish(fig, ax, title: str, path: Path) -> None:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     save_figure(fig, path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def plot_time_to_accuracy(runs: dict[str, list[dict[str, Any]]], path: Path, title: str = "") -> Path:
     """Test accuracy against simulated time (the `sim_time` column), one curve per run."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for name, rows in runs.items():
         pts = [(r["sim_time"], r["test_accuracy"]) for r in rows
@@ -135,6 +135,8 @@ def plot_time_to_accuracy(runs: dict[str, list[dict[str, Any]]], path: Path, tit
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Redraw a run folder's plots from its metrics.jsonl (and config.yaml for the title)."""
     import yaml
+
+    from fedhive.run_folder.recorder import read_metrics  # (its config models are not needed to draw)
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
