@@ -210,9 +210,11 @@ class Experiment:
         return agreed
 
     def _close_folder(self, recorder: Recorder, loop_s: float) -> None:
-        if (plot_rows := self.plot_rows) is None:
-            from fedhive.reports.plots import plot_rows
+        plot_rows = self.plot_rows
+        if plot_rows is None:
+            from fedhive.reports.plots import plot_rows as draw_here
 
+            plot_rows = draw_here
         plot_rows(self.history, recorder.run_dir / "plots", title=recorder.run_dir.name,
                   config=self.config.model_dump(mode="json"))
         recorder.close(self.summary(loop_s))

@@ -57,8 +57,8 @@ def concat_batches(chunks: list[Batches]) -> Batches:
         extra = steps - t.shape[1]
         return t if extra == 0 else torch.cat([t, t.new_zeros(t.shape[0], extra, *t.shape[2:])], 1)
 
-    padded = (torch.cat([pad(getattr(c, f)) for c in chunks]) for f in ("x", "y", "mask"))
-    return Batches(*padded, torch.cat([c.sizes for c in chunks]))
+    x, y, mask = (torch.cat([pad(getattr(c, f)) for c in chunks]) for f in ("x", "y", "mask"))
+    return Batches(x, y, mask, torch.cat([c.sizes for c in chunks]))
 
 
 class Steps(NamedTuple):

@@ -31,7 +31,8 @@ class LeadingSteps:
 
     def work(self, round: int, client_ids: Sequence[int]) -> list[int]:
         """Batches drawn per client: its own count, at most `steps`."""
-        return [min(w, self.steps) for w in self.dataset.work(round, client_ids)]
+        whole = getattr(self.dataset, "work")(round, client_ids)  # leading_steps checked it exists
+        return [min(w, self.steps) for w in whole]
 
 
 def leading_steps(dataset: ClientData, steps: int | None) -> ClientData:

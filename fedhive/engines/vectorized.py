@@ -126,6 +126,7 @@ class VectorizedEngine:
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
             data = dataset.cohort_batches(round, chunk).to(params.device)
+        assert isinstance(data, Batches)  # packed Steps only travel the fused path
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
         if self._vmap_pays(update, params, data, states, inputs, keys):
             if id(update) not in self._vmapped:

@@ -51,7 +51,7 @@ def convolves(update: ClientUpdate, params: torch.Tensor, data: Batches, states:
               inputs: dict[str, torch.Tensor], keys: torch.Tensor) -> bool:
     """Whether `update` calls a convolution: it runs once, plainly, on the first step of
     the chunk's first client (a pure function: the result is dropped)."""
-    one = Batches(*(t[0, :1] for t in data))
+    one = Batches(data.x[0, :1], data.y[0, :1], data.mask[0, :1], data.sizes[0])
     mode = _SeesConvolution()
     try:
         with mode:

@@ -20,8 +20,9 @@ from fedhive.run_folder.recorder import read_metrics
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["data.clients=40", "data.batch_size=50", "data.batches.min=1", "data.batches.max=2",
          "data.test_size=100", "cohort.min=4", "cohort.max=6", "engine.workers=2", "engine.timeout_s=60"]
-# Each Python process started with RANK set leaves a file named after it: the ranks that ran.
-RANK_MARKER = "import os\nif 'RANK' in os.environ and 'RANKS_DIR' in os.environ:\n" \
+# Each fedhive process started with RANK set leaves a file named after it: the ranks that
+# ran (rank 0's plot helper, a `python -c` process, is not a rank).
+RANK_MARKER = "import os, sys\nif 'RANK' in os.environ and 'RANKS_DIR' in os.environ and '-c' not in sys.orig_argv:\n" \
               "    open(os.path.join(os.environ['RANKS_DIR'], os.environ['RANK'] + '-' + str(os.getpid())), 'w').close()\n"
 
 
