@@ -12,7 +12,7 @@ def _readme_commands() -> list[str]:
 def test_readme_starts_with_run_and_test_commands():
     run_cmd, test_cmd = _readme_commands()[:2]
     assert "pip install torch==2.13.0" in run_cmd and run_cmd.endswith("fedhive run")
-    assert test_cmd.endswith("python -m pytest") and '".[test]"' in test_cmd
+    assert test_cmd.endswith("python -m pytest -n auto") and '".[test]"' in test_cmd
 
 
 def test_ci_runs_the_readme_test_command():
