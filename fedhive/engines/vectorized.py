@@ -21,7 +21,7 @@ from fedhive.data.federated import ClientData, reported_work, unchanged_draw
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
-from fedhive.engines.vmap_rule import convolves, one_at_a_time, vmap_pays
+from fedhive.engines.vmap_rule import conv_macs, one_at_a_time, vmap_pays
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
@@ -47,7 +47,7 @@ class VectorizedEngine:
         self.config = config
         self._bytes_per_client = 0.0
         self._vmapped: dict[int, Callable] = {}
-        self._convolves: dict[int, bool] = {}
+        self._conv_macs: dict[int, int] = {}
         self._compile = CompileRule(config.compile, rounds)
 
     def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
@@ -139,14 +139,15 @@ class VectorizedEngine:
         return result._replace(updates=rows)
 
     def _vmap_pays(self, update, params, data: Batches, states, inputs, keys) -> bool:
-        """`vmap_rule.vmap_pays` for this chunk; whether `update` convolves is found once."""
+        """`vmap_rule.vmap_pays` for this chunk; the update's convolution cost is found
+        once, and only on a CPU (where grouped convolutions are the slower kernels)."""
         steps = (data.mask.amax(-1) > 0).sum(-1)
-        if not vmap_pays(steps, data.mask.shape[1], False):
+        if not vmap_pays(steps, data.mask.shape[1]):
             return False
-        if id(update) not in self._convolves:
-            self._convolves[id(update)] = params.device.type == "cpu" and convolves(update, params, data, states,
-                                                                                    inputs, keys)
-        return not self._convolves[id(update)]  # the fill test above passed
+        if id(update) not in self._conv_macs:
+            self._conv_macs[id(update)] = (conv_macs(update, params, data, states, inputs, keys)
+                                           if params.device.type == "cpu" else 0)
+        return vmap_pays(steps, data.mask.shape[1], self._conv_macs[id(update)])
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
                 params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:

@@ -6,10 +6,10 @@ The rule, from what is known before training (measured at one torch thread, 2-co
   costs 2-3 plain steps of a small model (vmap's batching rules around every op), so one
   client alone, or an outlier with a few short clients, runs plain: no vmap of size 1, no
   padding of short clients to a long one.
-- On a CPU, an update that convolves runs plain: vmap turns per-client convolution weights
-  into grouped convolutions, no faster than one client at a time, and padding and big
-  chunks cost on top (per client step: 8 CNN clients 1.26-1.35x a plain step, 2-5
-  ResNet-8 clients 1.1-1.4x; a 784-200-200 MLP vmapped is ~2x faster).
+- On a CPU, an update whose convolutions cost more than MAX_CONV_MACS multiply-adds a
+  client step runs plain. vmap turns per-client convolution weights into grouped
+  convolutions, which CPU kernels run less efficiently than k plain ones, while what vmap
+  saves is per-op dispatch; so small convolution stacks gain and large ones lose.
 Both run the same update function on the same keyed data, so results agree to float rounding
 (a client alone gets exactly the sequential engine's result), and both decisions rest on
 shapes and step counts only, so a run makes the same choices on every run and resume.
@@ -27,38 +27,53 @@ from fedhive.engines.base import CohortResult
 from fedhive.engines.sequential import stack_results
 
 MIN_FILL = 2.5
+# Vmapped against plain, per client step, 8 clients, one thread (multiply-adds a step in
+# brackets): the bench's 1-8-16 CNN 0.66x (6 M), NIID-Bench's simple CNN at batch 64
+# 0.81x (15 M), a 8/16-channel CNN 0.65-0.81x (25 M), two 3x3 'same' convolutions 0.92x
+# (31 M); a 16/32 CNN 0.78-0.89x (90 M) and 24/48 0.89x (195 M), but an 8/16/32 ResNet
+# 0.96-1.29x (77 M), ResNet-8 1.34x (294 M) and McMahan's 32/64 CNN 1.19x (342 M). Below
+# this bound every model measured gained; above it some lose.
+MAX_CONV_MACS = 50_000_000
 _CONVOLUTIONS = frozenset({F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d,
                            F.conv_transpose3d})
 
 
-def vmap_pays(steps: torch.Tensor, padded: int, convolves: bool) -> bool:
+def vmap_pays(steps: torch.Tensor, padded: int, conv_macs: int = 0) -> bool:
     """Whether one vmapped call beats running clients with real `steps` `[k]` each, padded
-    to `padded` steps, one at a time (`convolves`: the update convolves, on a CPU)."""
-    return not convolves and float(steps.sum()) >= MIN_FILL * padded
+    to `padded` steps, one at a time (`conv_macs`: the update's convolution multiply-adds
+    a client step, counted on a CPU by `conv_macs`; 0 elsewhere)."""
+    return conv_macs <= MAX_CONV_MACS and float(steps.sum()) >= MIN_FILL * padded
 
 
-class _SeesConvolution(TorchFunctionMode):
+class _CountsConvolutions(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
-        self.seen = False
+        self.macs = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.seen = self.seen or func in _CONVOLUTIONS
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if func in _CONVOLUTIONS:
+            weight = args[1] if len(args) > 1 else (kwargs or {})["weight"]
+            # Every weight is used once per output position, whatever the groups (for a
+            # transposed convolution, with a stride, an upper bound).
+            positions = out.numel() // out.shape[1 - weight.dim()]
+            self.macs += positions * weight.numel()
+        return out
 
 
-def convolves(update: ClientUpdate, params: torch.Tensor, data: Batches, states: dict[str, torch.Tensor],
-              inputs: dict[str, torch.Tensor], keys: torch.Tensor) -> bool:
-    """Whether `update` calls a convolution: it runs once, plainly, on the first step of
-    the chunk's first client (a pure function: the result is dropped)."""
+def conv_macs(update: ClientUpdate, params: torch.Tensor, data: Batches, states: dict[str, torch.Tensor],
+              inputs: dict[str, torch.Tensor], keys: torch.Tensor) -> int:
+    """The multiply-adds of the convolutions `update` calls in one client step: it runs
+    once, plainly, on the first step of the chunk's first client (a pure function: the
+    result is dropped). Shapes alone decide it, so a resumed run counts the same."""
     one = Batches(data.x[0, :1], data.y[0, :1], data.mask[0, :1], data.sizes[0])
-    mode = _SeesConvolution()
+    mode = _CountsConvolutions()
     try:
         with mode:
             update(params, one, _row(states, 0), _row(inputs, 0), keys[0])
     except Exception:  # the chunk's own call raises it again, where failures are handled
-        return False
-    return mode.seen
+        return 0
+    return mode.macs
 
 
 def one_at_a_time(update: ClientUpdate, params: torch.Tensor, data: Batches, states: dict[str, torch.Tensor],

@@ -1,6 +1,7 @@
 """The vectorized engine vmaps a chunk only where `vmap_rule` says it pays: one client, an
-outlier beside short clients and a convolving update run one at a time, with exactly the
-sequential engine's results; full chunks of equal work are still vmapped."""
+outlier beside short clients and an update with costly convolutions run one at a time, with
+exactly the sequential engine's results; full chunks of equal work and small convolution
+stacks are still vmapped."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import fedhive.engines.vectorized as vectorized
 from fedhive.config import EngineConfig, load_config
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
-from fedhive.engines.vmap_rule import MIN_FILL, convolves, vmap_pays
+import fedhive.engines.vmap_rule as vmap_rule
+from fedhive.engines.vmap_rule import MAX_CONV_MACS, MIN_FILL, conv_macs, vmap_pays
 from fedhive.experiment import Experiment
 
 UNEQUAL = ["data.name=fedprox_synthetic", "data.clients=30", "data.partition.name=natural", "data.batch_size=10",
@@ -51,12 +53,13 @@ def _both(overrides: list[str], round: int = 0, **engine):
 
 
 def test_rule_table():
-    assert not vmap_pays(torch.tensor([7]), 7, False)  # one client: never a vmap of size 1
-    assert vmap_pays(torch.tensor([7, 7, 7]), 7, False)
-    assert not vmap_pays(torch.tensor([2, 3, 30]), 30, False)  # an outlier beside short clients
-    assert vmap_pays(torch.tensor([5, 4, 5, 5]), 5, False)
-    assert not vmap_pays(torch.tensor([5] * 8), 5, True)  # a convolving update on a CPU
-    assert not vmap_pays(torch.tensor([7, 7]), 7, False)  # two clients: 2 plain steps cost less than a vmapped one
+    assert not vmap_pays(torch.tensor([7]), 7)  # one client: never a vmap of size 1
+    assert vmap_pays(torch.tensor([7, 7, 7]), 7)
+    assert not vmap_pays(torch.tensor([2, 3, 30]), 30)  # an outlier beside short clients
+    assert vmap_pays(torch.tensor([5, 4, 5, 5]), 5)
+    assert vmap_pays(torch.tensor([5] * 8), 5, MAX_CONV_MACS)  # small convolutions gain from vmap
+    assert not vmap_pays(torch.tensor([5] * 8), 5, MAX_CONV_MACS + 1)  # large ones run plain on a CPU
+    assert not vmap_pays(torch.tensor([7, 7]), 7)  # two clients: 2 plain steps cost less than a vmapped one
 
 
 def test_one_client_chunks_run_plain_and_equal_sequential_exactly(vmapped):
@@ -81,15 +84,29 @@ def test_unequal_clients_vmap_only_full_chunks_and_agree_with_sequential(vmapped
     assert torch.equal(vec.updates[outlier], seq.updates[outlier])  # run plain, as sequential runs it
 
 
-def test_convolving_update_runs_plain_on_cpu(vmapped):
-    seq, vec, ids, exp = _both(SMALL_CNN)
+def test_conv_macs_counts_one_client_step():
+    exp = Experiment(load_config(None, SMALL_CNN + ["rounds=1"]))
+    data = exp.dataset.cohort_batches(0, exp.sampler(0).tolist()[:2])
+    keys = torch.zeros(2, dtype=torch.int64)
+    assert data.x.shape[2:] == (20, 1, 8, 8)  # batches of 20 digits
+    # 5x5 'same' convolutions: 1->2 channels on 8x8 maps, then (pooled) 2->4 on 4x4.
+    by_hand = 20 * 8 * 8 * (2 * 1 * 25) + 20 * 4 * 4 * (4 * 2 * 25)
+    assert conv_macs(exp.algorithm.client_update, exp.params, data, {}, {}, keys) == by_hand == 128_000
+    mlp = Experiment(load_config(None, SMALL_CNN + ["model.name=mlp", "rounds=1"]))
+    assert conv_macs(mlp.algorithm.client_update, mlp.params, data, {}, {}, keys) == 0
+
+
+def test_small_convolutions_are_vmapped(vmapped):
+    seq, vec, ids, _ = _both(SMALL_CNN)
+    assert [len(call) - 1 for call in vmapped] == [len(ids)]
+    torch.testing.assert_close(vec.updates, seq.updates, rtol=1e-5, atol=1e-6)
+
+
+def test_costly_convolutions_run_plain_on_cpu(vmapped, monkeypatch):
+    monkeypatch.setattr(vmap_rule, "MAX_CONV_MACS", 127_999)  # SMALL_CNN's step costs 128,000
+    seq, vec, ids, _ = _both(SMALL_CNN)
     assert vmapped == []
     assert torch.equal(vec.updates, seq.updates)
-    data = exp.dataset.cohort_batches(0, ids[:2])
-    keys = torch.zeros(2, dtype=torch.int64)
-    assert convolves(exp.algorithm.client_update, exp.params, data, {}, {}, keys)
-    mlp = Experiment(load_config(None, SMALL_CNN + ["model.name=mlp", "rounds=1"]))
-    assert not convolves(mlp.algorithm.client_update, mlp.params, data, {}, {}, keys)
 
 
 def test_equal_clients_still_vmapped_in_one_call(vmapped):
