@@ -1,5 +1,6 @@
 """Clients that start from different model versions, trained in one `vmap` over stacked
-start parameters (asynchronous runs), chunked to bound memory."""
+start parameters (asynchronous runs), chunked to bound memory; a chunk that `vmap_rule`
+says would not gain (one client, an outlier beside short ones) runs one at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch.func import vmap
 from fedhive.client.update import ClientUpdate
 from fedhive.data.batches import Batches, trim_steps
 from fedhive.engines.base import CohortResult
+from fedhive.engines.vmap_rule import one_at_a_time, vmap_pays
 
 
 def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, states: dict[str, torch.Tensor],
@@ -21,14 +23,14 @@ def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, st
         sl = slice(lo, lo + chunk_size)
         data = trim_steps(Batches(*(t[sl] for t in batches)))
         rows = lambda d: {k: v[sl] for k, v in d.items()}  # noqa: E731
-        parts.append(fn(params[sl], data, rows(states), rows(inputs), keys[sl]))
+        args = (params[sl], data, rows(states), rows(inputs), keys[sl])
+        if vmap_pays((data.mask.amax(-1) > 0).sum(-1), data.mask.shape[1]):
+            out = fn(*args)
+            parts.append(CohortResult(out.update, out.weight.to(params.dtype), out.metrics, out.state, out.outputs))
+        else:
+            parts.append(one_at_a_time(update, *args, stacked=True))
     if not parts:
         return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {}, {})
-    cat = lambda xs: torch.cat(xs) if xs else xs  # noqa: E731
-    return CohortResult(
-        cat([p.update for p in parts]),
-        cat([p.weight for p in parts]).to(params.dtype),
-        {k: cat([p.metrics[k] for p in parts]) for k in parts[0].metrics},
-        {k: cat([p.state[k] for p in parts]) for k in parts[0].state},
-        {k: cat([p.outputs[k] for p in parts]) for k in parts[0].outputs},
-    )
+    cat = lambda name: {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
+    return CohortResult(torch.cat([p.updates for p in parts]), torch.cat([p.weights for p in parts]), cat("metrics"),
+                        cat("states"), cat("outputs"))

@@ -77,11 +77,13 @@ def conv_macs(update: ClientUpdate, params: torch.Tensor, data: Batches, states:
 
 
 def one_at_a_time(update: ClientUpdate, params: torch.Tensor, data: Batches, states: dict[str, torch.Tensor],
-                  inputs: dict[str, torch.Tensor], keys: torch.Tensor) -> CohortResult:
+                  inputs: dict[str, torch.Tensor], keys: torch.Tensor, stacked: bool = False) -> CohortResult:
     """The chunk's results in client order, computed client by client on each client's
-    steps without padding, as the sequential engine does."""
-    rows = [update(params, data.client(k), _row(states, k), _row(inputs, k), keys[k]) for k in range(len(keys))]
-    return stack_results(list(rows), params, states)
+    steps without padding, as the sequential engine does; with `stacked`, client k starts
+    from `params[k]` (asynchronous runs) instead of all from `params`."""
+    start = (lambda k: params[k]) if stacked else (lambda k: params)  # noqa: E731
+    rows = [update(start(k), data.client(k), _row(states, k), _row(inputs, k), keys[k]) for k in range(len(keys))]
+    return stack_results(list(rows), params[0] if stacked else params, states)
 
 
 def _row(d: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
