@@ -14,7 +14,8 @@ from fedhive.models.functional import FunctionalModel
 # per-sample bytes). The process holds far more than the saved tensors: each vmapped step
 # adds transient gradients of similar size, and glibc keeps freed multi-MB buffers mapped.
 # LEAF's 2-layer LSTM 256 (1.3 MB saved per sample, batches of 10: 13 MB a client) grew by
-# ~330 MB of RSS per vmapped client, so 64 MB (4 such clients) keeps a chunk near 1.5 GB.
+# ~330 MB of RSS per vmapped client; 64 MiB (5 such clients) held its real-size run at
+# 2.4 GB (10 clients a chunk, with the LSTM then O(T^2) in backward: 9.3 GB).
 ACTIVATION_BUDGET = 64 * 2**20
 
 

@@ -17,8 +17,9 @@ from fedhive.models.functional import FunctionalModel
 def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None,
                  model: FunctionalModel | None = None) -> Engine:
     """The engine named in the config, for a run of `rounds` rounds (if known: it decides
-    whether compiling pays) training `model` (if known: its activations bound chunks). Under a launcher that started several processes (torchrun),
-    only the distributed engine makes sense."""
+    whether compiling pays) training `model` (if known: its activations bound chunks).
+    Under a launcher that started several processes (torchrun), only the distributed
+    engine makes sense."""
     from fedhive.engines.process_group import launched_world_size
 
     world = launched_world_size()

@@ -164,12 +164,8 @@ class VectorizedEngine:
             chunk = [ids[i] for i in positions]
             data = (cohort_steps(dataset, round, chunk) if fused else dataset.cohort_batches(round, chunk))
             data = data.to(params.device)
-            if isinstance(data, Batches) and self._activation_cap is None and self._caps_activations():
-                # The first vmapped chunk was drawn before the cap was known: keep its head.
-                self._activation_cap = activation_cap(saved_bytes_per_sample(self.model, params, data),
-                                                      data.mask.shape[-1])
-                positions = positions[: self._activation_cap]
-                data = trim_steps(Batches(*(t[: len(positions)] for t in data)))
+            if isinstance(data, Batches) and self._activation_cap is None:
+                positions, data = self._capped(positions, data, params)
             nbytes = data.nbytes if isinstance(data, Steps) else sum(t.nbytes for t in data)
             per_client = nbytes / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
@@ -189,10 +185,15 @@ class VectorizedEngine:
             size = min(size, self._activation_cap)
         return max(1, size)
 
-    def _caps_activations(self) -> bool:
-        """Whether vmapped chunks are bounded by the model's activations: a model is known
-        and no `engine.chunk_size` was set (that one is taken as given)."""
-        return self.model is not None and self.config.chunk_size is None
+    def _capped(self, positions: list[int], data: Batches, params: torch.Tensor) -> tuple[list[int], Batches]:
+        """The first vmapped chunk, drawn before the activation cap was known: the cap
+        found from it, and its head within the cap. Chunks are not capped without a model
+        or when `engine.chunk_size` is set (that one is taken as given)."""
+        if self.model is None or self.config.chunk_size is not None:
+            return positions, data
+        self._activation_cap = activation_cap(saved_bytes_per_sample(self.model, params, data), data.mask.shape[-1])
+        positions = positions[: self._activation_cap]
+        return positions, trim_steps(Batches(*(t[: len(positions)] for t in data)))
 
 
 def cohort_steps(dataset: ClientData, round: int, ids: list[int]) -> Steps:
