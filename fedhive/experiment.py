@@ -57,7 +57,7 @@ class Experiment:
         self.algorithm = build_algorithm(config, self.model, self.dataset.num_classes)
         self.client_lr = build_schedule(config.client.lr_schedule, config.client.lr)
         # The engine first: a distributed one picks this rank's GPU before anything moves there.
-        self.engine = build_engine(config.engine, self.device, config.rounds)
+        self.engine = build_engine(config.engine, self.device, config.rounds, self.model)
         use_threads(config.engine, self.model.num_params, self.device)
         self.model.module.to(self.device)
         self.sampler = build_sampler(config.cohort, self.dataset.num_clients, config.seed)

@@ -11,26 +11,30 @@ from fedhive.engines.distributed import DistributedEngine
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
 from fedhive.errors import UserError
+from fedhive.models.functional import FunctionalModel
 
 
-def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None) -> Engine:
+def build_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None,
+                 model: FunctionalModel | None = None) -> Engine:
     """The engine named in the config, for a run of `rounds` rounds (if known: it decides
-    whether compiling pays). Under a launcher that started several processes (torchrun),
-    only the distributed engine makes sense."""
+    whether compiling pays) training `model` (if known: its activations bound chunks).
+    Under a launcher that started several processes (torchrun), only the distributed
+    engine makes sense."""
     from fedhive.engines.process_group import launched_world_size
 
     world = launched_world_size()
     if world > 1 and config.name != "distributed":
         raise UserError(f"engine.name: started as {world} processes (WORLD_SIZE={world}); set engine.name=distributed")
-    return create_engine(config, device, rounds)
+    return create_engine(config, device, rounds, model)
 
 
-def create_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None) -> Engine:
+def create_engine(config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None,
+                  model: FunctionalModel | None = None) -> Engine:
     """The engine named in the config, wherever this process runs."""
     if config.name == "distributed":
-        return DistributedEngine(config, device, rounds)
+        return DistributedEngine(config, device, rounds, model)
     if config.name == "vectorized":
-        return VectorizedEngine(config, rounds)
+        return VectorizedEngine(config, rounds, model)
     return SequentialEngine(config)
 
 

@@ -38,6 +38,7 @@ from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.sharded_state import ShardedStateStore, owner
 from fedhive.engines.vectorized import VectorizedEngine
 from fedhive.launch import launcher_gone
+from fedhive.models.functional import FunctionalModel
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 
@@ -54,13 +55,14 @@ class DistributedEngine:
 
     `comm_s` is the time the last round spent in collectives (for the benchmark)."""
 
-    def __init__(self, config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None):
+    def __init__(self, config: EngineConfig, device: torch.device | str = "cpu", rounds: int | None = None,
+                 model: FunctionalModel | None = None):
         self.config = config
         self.device = torch.device(device)
         self.group = ProcessGroup(config, self.device)
         self.rank, self.world = self.group.rank, self.group.world
         local = config.model_copy(update={"name": config.local, "workers": 1})
-        self.local = VectorizedEngine(local, rounds) if config.local == "vectorized" else SequentialEngine(local)
+        self.local = VectorizedEngine(local, rounds, model) if config.local == "vectorized" else SequentialEngine(local)
         self.comm_s = 0.0
         self._schema: Schema | None = None
 

@@ -16,17 +16,19 @@ from fedhive import rng
 from fedhive.client.state import ClientStateStore
 from fedhive.client.update import ClientUpdate, CohortSum, FusedUpdate
 from fedhive.config import EngineConfig
-from fedhive.data.batches import Batches, Steps, packed
+from fedhive.data.batches import Batches, Steps, packed, trim_steps
 from fedhive.data.federated import ClientData, reported_work, unchanged_draw
+from fedhive.engines.activations import activation_cap, saved_bytes_per_sample
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vmap_rule import conv_macs, one_at_a_time, vmap_pays
+from fedhive.models.functional import FunctionalModel
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
 PROBE_CLIENTS = 8  # the first chunk's size when chunk_size must be derived from memory
-# Working memory per client relative to its padded data (activations, gradients, masks):
-# an estimate; set engine.chunk_size when a model's activations are much larger.
+# Working memory per client relative to its padded data (gradients, masks); a model's
+# activations bound the vmapped chunks on their own (`activations.ACTIVATION_BUDGET`).
 MEMORY_FACTOR = 8
 MAX_PADDING = 0.25  # the largest share of padded steps a chunk may hold
 # The most packed data a fused chunk holds. Beyond it a chunk saves no Python overhead,
@@ -39,13 +41,17 @@ FUSED_CHUNK_BYTES = 32 * 2**20
 class VectorizedEngine:
     """Runs any client update for many clients at once. Results equal the sequential
     engine's (to float rounding): padding steps carry a zero mask, so each client gets
-    exactly its own update, and every per-client result comes back in client order."""
+    exactly its own update, and every per-client result comes back in client order.
+    With the `model` the updates train, a vmapped chunk also holds no more clients than
+    its activations allow (`activations.activation_cap`)."""
 
     rank = 0  # the only process: it writes the run folder
 
-    def __init__(self, config: EngineConfig, rounds: int | None = None):
+    def __init__(self, config: EngineConfig, rounds: int | None = None, model: FunctionalModel | None = None):
         self.config = config
+        self.model = model
         self._bytes_per_client = 0.0
+        self._activation_cap: int | None = None  # from shapes only: recomputed, not checkpointed
         self._vmapped: dict[int, Callable] = {}
         self._conv_macs: dict[int, int] = {}
         self._compile = CompileRule(config.compile, rounds)
@@ -159,6 +165,8 @@ class VectorizedEngine:
             chunk = [ids[i] for i in positions]
             data = (cohort_steps(dataset, round, chunk) if fused else dataset.cohort_batches(round, chunk))
             data = data.to(params.device)
+            if isinstance(data, Batches) and self._activation_cap is None:
+                positions, data = self._capped(positions, data, params)
             nbytes = data.nbytes if isinstance(data, Steps) else sum(t.nbytes for t in data)
             per_client = nbytes / len(positions) + 4 * params.nbytes
             self._bytes_per_client = max(self._bytes_per_client, per_client)
@@ -174,7 +182,19 @@ class VectorizedEngine:
         size = int(budget // (MEMORY_FACTOR * self._bytes_per_client))
         if fused:
             size = min(size, int(FUSED_CHUNK_BYTES // self._bytes_per_client))
+        elif self._activation_cap is not None:
+            size = min(size, self._activation_cap)
         return max(1, size)
+
+    def _capped(self, positions: list[int], data: Batches, params: torch.Tensor) -> tuple[list[int], Batches]:
+        """The first vmapped chunk, drawn before the activation cap was known: the cap
+        found from it, and its head within the cap. Chunks are not capped without a model
+        or when `engine.chunk_size` is set (that one is taken as given)."""
+        if self.model is None or self.config.chunk_size is not None:
+            return positions, data
+        self._activation_cap = activation_cap(saved_bytes_per_sample(self.model, params, data), data.mask.shape[-1])
+        positions = positions[: self._activation_cap]
+        return positions, trim_steps(Batches(*(t[: len(positions)] for t in data)))
 
 
 def cohort_steps(dataset: ClientData, round: int, ids: list[int]) -> Steps:

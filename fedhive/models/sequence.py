@@ -22,11 +22,14 @@ class LSTMLayer(nn.Module):
         self.recurrent = nn.Linear(hidden, 4 * hidden, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gates_in = self.input(x)  # every step's input projection in one matmul
+        # Every step's input projection in one matmul, split by `unbind`: its backward
+        # stacks the steps' gradients once, where indexing `[:, t]` scattered each into a
+        # zero tensor of the whole sequence (T of them: O(T^2) time and memory).
+        gates_in = self.input(x).unbind(1)
         h = c = x.new_zeros(x.shape[0], self.hidden)
         outputs = []
-        for t in range(x.shape[1]):
-            i, f, g, o = (gates_in[:, t] + self.recurrent(h)).chunk(4, dim=-1)
+        for step in gates_in:
+            i, f, g, o = (step + self.recurrent(h)).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             outputs.append(h)
