@@ -12,8 +12,6 @@ from fedhive.data.batches import Batches, Steps
 from fedhive.data.federated import client_id_tensor
 
 TRUE_WEIGHTS = (0.3, 0.2, 0.8)  # bias, x1, x2
-# Points labelled at a time as they are drawn: their x (512 KB) stays in a core's cache.
-LABEL_BLOCK = 2**16
 
 
 def label(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -50,17 +48,12 @@ class ReferenceTask:
         steps = self._steps(round, ids)
         b, counts = self.config.batch_size, steps.tolist()
         x = torch.empty(sum(counts), b, self.num_features)
-        y = torch.empty(x.shape[:-1])
-        lo = labelled = 0
+        lo = 0
         for g, s in zip(rng.generators(self.seed, round, ids, "data"), counts):
             # Bit-identical to `torch.rand(...) * 2 - 1` (2u - 1 is exact in float32), in one pass.
             x[lo:lo + s].uniform_(-1, 1, generator=g)
             lo += s
-            if (lo - labelled) * b >= LABEL_BLOCK or lo == len(x):
-                # Labelled while the block is still in cache, with block-sized temporaries.
-                label(x[labelled:lo], out=y[labelled:lo])
-                labelled = lo
-        return Steps(x, y, None, steps)
+        return Steps(x, label(x), None, steps)
 
     def cohort_batches(self, round: int, client_ids: Sequence[int]) -> Batches:
         """The cohort's data padded to its longest client: x `[K, S, B, 2]` (padding zero)."""

@@ -9,15 +9,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
+import torch
+
 T = TypeVar("T")
 _END = object()
 
 
 def spare_core() -> bool:
-    """Whether this process may run on more than one core: a background draw only pays
-    when it does not take the core the compute runs on."""
+    """Whether a background draw may take a core of its own: the run uses more than one
+    torch thread and the process may run on more than one core. A run kept to one thread
+    (fedhive's choice for tiny models, for a busy machine) stays on one: under load a
+    second busy thread was measured to slow such a run (K = 10,000, bench/README.md)."""
     affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) > 1 if affinity is not None else (os.cpu_count() or 1) > 1
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    return torch.get_num_threads() > 1 and cores > 1
 
 
 class Ahead(Generic[T]):

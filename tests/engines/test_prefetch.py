@@ -89,8 +89,8 @@ def test_overlapped_run_is_bit_identical(overrides, monkeypatch):
     assert torch.equal(plain, overlapped)
 
 
-def test_spare_core_follows_the_affinity(monkeypatch):
-    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert prefetch.spare_core() is False
-    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
-    assert prefetch.spare_core() is True
+@pytest.mark.parametrize("threads, cores, spare", [(2, {0, 3}, True), (2, {0}, False), (1, {0, 3}, False)])
+def test_spare_core_needs_two_threads_and_two_cores(threads, cores, spare, monkeypatch):
+    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: cores, raising=False)
+    monkeypatch.setattr(prefetch.torch, "get_num_threads", lambda: threads)
+    assert prefetch.spare_core() is spare
