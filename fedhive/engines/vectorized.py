@@ -5,6 +5,7 @@ chunk so memory stays O(chunk) instead of O(K·P)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import cast
@@ -21,6 +22,7 @@ from fedhive.data.federated import ClientData, reported_work, unchanged_draw
 from fedhive.engines.activations import activation_cap, saved_bytes_per_sample
 from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
+from fedhive.engines.prefetch import ahead, spare_core
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vmap_rule import conv_macs, one_at_a_time, vmap_pays
 from fedhive.models.functional import FunctionalModel
@@ -55,6 +57,7 @@ class VectorizedEngine:
         self._vmapped: dict[int, Callable] = {}
         self._conv_macs: dict[int, int] = {}
         self._compile = CompileRule(config.compile, rounds)
+        self._drawing = threading.Lock()  # held while a chunk's data is drawn (see `prefetch`)
 
     def state_store(self, init_state, params: torch.Tensor) -> ClientStateStore:
         """Client state lives in this process."""
@@ -78,28 +81,32 @@ class VectorizedEngine:
         # Packed data for the fused path has no padding: it needs no ordering by work.
         order, work = (list(range(len(ids))), None) if fused else _by_work(dataset, round, ids)
         parts = []
-        for positions, data in self._chunks(dataset, round, ids, order, work, params, fused):
-            chunk = [ids[i] for i in positions]
-            index = torch.tensor(positions, dtype=torch.int64, device=params.device)
-            chunk_states = {k: v[index] for k, v in states.items()}
-            chunk_inputs = {k: v[index] for k, v in inputs.items()}
-            try:
-                parts.append(self._run_chunk(update, params, data, chunk_states, chunk_inputs, chunk, round, linear,
-                                             dataset))
-            except Exception as e:
-                if self.config.fail_fast:
-                    raise ClientError(
-                        f"round {round + 1}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
-                        "(engine.name=sequential names the client)"
-                    ) from e
-                parts.append(self._one_by_one(update, params, dataset, round, chunk, chunk_states, chunk_inputs,
-                                              linear))
+        # Draw chunk i+1 on a second core while chunk i computes, where there is a next chunk.
+        overlap = len(ids) > self._chunk_size(params, fused is not None) and spare_core()
+        with ahead(self._chunks(dataset, round, ids, order, work, params, fused), self._drawing, overlap) as chunks:
+            for positions, data in chunks:
+                chunk = [ids[i] for i in positions]
+                index = torch.tensor(positions, dtype=torch.int64, device=params.device)
+                chunk_states = {k: v[index] for k, v in states.items()}
+                chunk_inputs = {k: v[index] for k, v in inputs.items()}
+                try:
+                    parts.append(self._run_chunk(update, params, data, chunk_states, chunk_inputs, chunk, round,
+                                                 linear, dataset))
+                except Exception as e:
+                    if self.config.fail_fast:
+                        raise ClientError(
+                            f"round {round + 1}, clients {chunk[0]}..{chunk[-1]}: client update failed: {e} "
+                            "(engine.name=sequential names the client)"
+                        ) from e
+                    parts.append(self._one_by_one(update, params, dataset, round, chunk, chunk_states,
+                                                  chunk_inputs, linear))
         return _in_client_order(_concat(parts, params, linear), order)
 
     def _one_by_one(self, update, params, dataset, round: int, chunk, states, inputs, linear) -> CohortResult:
         """A chunk that raised, rerun one client at a time so that only the failing
         clients are dropped (and counted), as the sequential engine does."""
-        out = SequentialEngine(self.config).run(update, params, dataset, round, chunk, states, inputs)
+        with self._drawing:  # the sequential engine draws from `dataset` too
+            out = SequentialEngine(self.config).run(update, params, dataset, round, chunk, states, inputs)
         return out._replace(updates=linear.reduce(out.updates, out.weights) if linear is not None else out.updates)
 
     def state_dict(self) -> dict[str, float]:
@@ -131,7 +138,8 @@ class VectorizedEngine:
             if bool(torch.isfinite(total).all()):
                 finite = torch.ones(len(chunk), dtype=torch.bool, device=total.device)
                 return CohortResult(ReducedUpdates(total, finite), weights.to(params.dtype), metrics, states, {})
-            data = dataset.cohort_batches(round, chunk).to(params.device)
+            with self._drawing:
+                data = dataset.cohort_batches(round, chunk).to(params.device)
         assert isinstance(data, Batches)  # packed Steps only travel the fused path
         keys = torch.tensor([rng.client_key(round, c) for c in chunk], dtype=torch.int64, device=params.device)
         if self._vmap_pays(update, params, data, states, inputs, keys):
