@@ -196,9 +196,10 @@ class VectorizedEngine:
 
     def _capped(self, positions: list[int], data: Batches, params: torch.Tensor) -> tuple[list[int], Batches]:
         """The first vmapped chunk, drawn before the activation cap was known: the cap
-        found from it, and its head within the cap. Chunks are not capped without a model
-        or when `engine.chunk_size` is set (that one is taken as given)."""
-        if self.model is None or self.config.chunk_size is not None:
+        found from it, and its head within the cap. Chunks are not capped without a model,
+        with one that is not what `params` parametrize (a caller swapped the experiment's
+        model after building it), or when `engine.chunk_size` is set (taken as given)."""
+        if self.model is None or self.model.num_params != params.numel() or self.config.chunk_size is not None:
             return positions, data
         self._activation_cap = activation_cap(saved_bytes_per_sample(self.model, params, data), data.mask.shape[-1])
         positions = positions[: self._activation_cap]

@@ -78,3 +78,13 @@ def test_chunks_capped_by_activations_give_the_one_chunk_result(tmp_path, monkey
         assert chunks == ([3, 3] * 2 if clients == 3 else [6] * 2)
     assert (finals[0] - exp.model.initial_params()).abs().sum() > 0
     torch.testing.assert_close(finals[0], finals[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_swapped_after_building_leaves_chunks_uncapped():
+    exp = Experiment(load_config(None, ["data.batch_size=10", "data.clients=20", "cohort.min=6", "cohort.max=6",
+                                        "rounds=1"]))
+    exp.engine.model = FunctionalModel(torch.nn.Linear(3, 1), exp.model.loss)  # parametrizes 4 numbers, not P
+    ids = exp.sampler(0).tolist()
+    data = exp.dataset.cohort_batches(0, ids)
+    positions, capped = exp.engine._capped(list(range(len(ids))), data, exp.params)
+    assert positions == list(range(6)) and capped is data and exp.engine._activation_cap is None
