@@ -4,6 +4,8 @@ says would not gain (one client, an outlier beside short ones) runs one at a tim
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch.func import vmap
 
@@ -32,5 +34,5 @@ def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, st
     if not parts:
         return CohortResult(params.new_zeros(0, params.shape[-1]), params.new_zeros(0), {}, {}, {})
     cat = lambda name: {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
-    return CohortResult(torch.cat([p.updates for p in parts]), torch.cat([p.weights for p in parts]), cat("metrics"),
-                        cat("states"), cat("outputs"))
+    updates = torch.cat([cast(torch.Tensor, p.updates) for p in parts])  # never reduced here
+    return CohortResult(updates, torch.cat([p.weights for p in parts]), cat("metrics"), cat("states"), cat("outputs"))

@@ -10,10 +10,10 @@ import torch
 from torch.func import vmap
 
 import fedhive.engines.vectorized as vectorized
+import fedhive.engines.vmap_rule as vmap_rule
 from fedhive.config import EngineConfig, load_config
 from fedhive.engines.sequential import SequentialEngine
 from fedhive.engines.vectorized import VectorizedEngine
-import fedhive.engines.vmap_rule as vmap_rule
 from fedhive.engines.vmap_rule import MAX_CONV_MACS, MIN_FILL, conv_macs, vmap_pays
 from fedhive.experiment import Experiment
 
