@@ -12,7 +12,7 @@ from torch.func import vmap
 from fedhive.client.update import ClientUpdate
 from fedhive.data.batches import Batches, trim_steps
 from fedhive.engines.base import CohortResult
-from fedhive.engines.vmap_rule import one_at_a_time, vmap_pays
+from fedhive.engines.vmap_rule import chunk_steps, one_at_a_time, vmap_pays, vmapped_result
 
 
 def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, states: dict[str, torch.Tensor],
@@ -26,9 +26,8 @@ def run_stacked(update: ClientUpdate, params: torch.Tensor, batches: Batches, st
         data = trim_steps(Batches(*(t[sl] for t in batches)))
         rows = lambda d: {k: v[sl] for k, v in d.items()}  # noqa: E731
         args = (params[sl], data, rows(states), rows(inputs), keys[sl])
-        if vmap_pays((data.mask.amax(-1) > 0).sum(-1), data.mask.shape[1]):
-            out = fn(*args)
-            parts.append(CohortResult(out.update, out.weight.to(params.dtype), out.metrics, out.state, out.outputs))
+        if vmap_pays(*chunk_steps(data)):
+            parts.append(vmapped_result(fn(*args), params.dtype))
         else:
             parts.append(one_at_a_time(update, *args, stacked=True))
     if not parts:

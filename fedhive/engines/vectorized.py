@@ -24,7 +24,7 @@ from fedhive.engines.base import ClientError, CohortResult
 from fedhive.engines.compiling import CompileRule
 from fedhive.engines.prefetch import ahead, spare_core
 from fedhive.engines.sequential import SequentialEngine
-from fedhive.engines.vmap_rule import conv_macs, one_at_a_time, vmap_pays
+from fedhive.engines.vmap_rule import chunk_steps, conv_macs, one_at_a_time, vmap_pays, vmapped_result
 from fedhive.models.functional import FunctionalModel
 from fedhive.reduction import LinearAggregate, ReducedUpdates
 
@@ -145,8 +145,7 @@ class VectorizedEngine:
         if self._vmap_pays(update, params, data, states, inputs, keys):
             if id(update) not in self._vmapped:
                 self._vmapped[id(update)] = vmap(update, in_dims=(None, 0, 0, 0, 0))
-            out = self._vmapped[id(update)](params, data, states, inputs, keys)
-            result = CohortResult(out.update, out.weight.to(params.dtype), out.metrics, out.state, out.outputs)
+            result = vmapped_result(self._vmapped[id(update)](params, data, states, inputs, keys), params.dtype)
         else:
             result = one_at_a_time(update, params, data, states, inputs, keys)
         rows = linear.reduce(result.updates, result.weights) if linear is not None else result.updates
@@ -155,13 +154,13 @@ class VectorizedEngine:
     def _vmap_pays(self, update, params, data: Batches, states, inputs, keys) -> bool:
         """`vmap_rule.vmap_pays` for this chunk; the update's convolution cost is found
         once, and only on a CPU (where grouped convolutions are the slower kernels)."""
-        steps = (data.mask.amax(-1) > 0).sum(-1)
-        if not vmap_pays(steps, data.mask.shape[1]):
+        steps, padded = chunk_steps(data)
+        if not vmap_pays(steps, padded):
             return False
         if id(update) not in self._conv_macs:
             self._conv_macs[id(update)] = (conv_macs(update, params, data, states, inputs, keys)
                                            if params.device.type == "cpu" else 0)
-        return vmap_pays(steps, data.mask.shape[1], self._conv_macs[id(update)])
+        return vmap_pays(steps, padded, self._conv_macs[id(update)])
 
     def _chunks(self, dataset, round: int, ids: list[int], order: list[int], work: list[int] | None,
                 params, fused) -> Iterator[tuple[list[int], Batches | Steps]]:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from fedhive.client.update import ClientUpdate
+from fedhive.client.update import ClientResult, ClientUpdate
 from fedhive.data.batches import Batches
 from fedhive.engines.base import CohortResult
 from fedhive.engines.sequential import stack_results
@@ -36,6 +36,11 @@ MIN_FILL = 2.5
 MAX_CONV_MACS = 50_000_000
 _CONVOLUTIONS = frozenset({F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d,
                            F.conv_transpose3d})
+
+
+def chunk_steps(data: Batches) -> tuple[torch.Tensor, int]:
+    """A padded chunk's real steps per client `[k]` and its padded length: `vmap_pays`'s inputs."""
+    return (data.mask.amax(-1) > 0).sum(-1), data.mask.shape[1]
 
 
 def vmap_pays(steps: torch.Tensor, padded: int, conv_macs: int = 0) -> bool:
@@ -74,6 +79,11 @@ def conv_macs(update: ClientUpdate, params: torch.Tensor, data: Batches, states:
     except Exception:  # the chunk's own call raises it again, where failures are handled
         return 0
     return mode.macs
+
+
+def vmapped_result(out: ClientResult, dtype: torch.dtype) -> CohortResult:
+    """A vmapped update's batched ClientResult as the chunk's results, weights in `dtype`."""
+    return CohortResult(out.update, out.weight.to(dtype), out.metrics, out.state, out.outputs)
 
 
 def one_at_a_time(update: ClientUpdate, params: torch.Tensor, data: Batches, states: dict[str, torch.Tensor],
